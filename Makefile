@@ -1,0 +1,64 @@
+# The two set-up commands of the README are `make demo` and `make test`; each builds what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12: on PATH, or under pyenv (it is not the default python3 on these machines).
+PY312 ?= $(shell scripts/find-python312)
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+PUBLISHED_VENV := .venv-published
+export UV_PYTHON := $(PY312)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup demo test lint format bench reliability published-client clean
+
+help:
+	@echo "make demo         set up, start the service on the embedded default, run the main job"
+	@echo "make test         set up and run the whole test suite (CI runs this)"
+	@echo "make lint         ruff check and format check"
+	@echo "make bench        benchmarks (not part of make test)"
+	@echo "make reliability  the slow reliability tests"
+
+$(UV):
+	@test -n "$(PY312)" || { echo "Python 3.12 not found: install it or pass PY312=/path/to/python3.12" >&2; exit 1; }
+	$(PY312) -m venv .tools
+	.tools/bin/pip install --isolated --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-extras --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+# The hosted product's published client shares our import name, so it gets a venv of its own.
+$(PUBLISHED_VENV)/.synced: $(UV) tests/published_client/requirements.txt
+	$(UV) venv --quiet --allow-existing $(PUBLISHED_VENV)
+	$(UV) pip install --quiet --python $(PUBLISHED_VENV)/bin/python --require-hashes -r tests/published_client/requirements.txt
+	@touch $@
+
+published-client: $(PUBLISHED_VENV)/.synced
+
+demo: setup
+	$(PY) examples/demo.py
+
+lint: setup
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
+
+format: setup
+	$(VENV)/bin/ruff check --fix src tests examples benchmarks
+	$(VENV)/bin/ruff format src tests examples benchmarks
+
+test: setup published-client lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+reliability: setup
+	$(PY) -m pytest tests/reliability -m reliability $(PYTEST_ARGS)
+
+clean:
+	rm -rf .tools $(VENV) $(PUBLISHED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,3 @@
+from arraylake.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``arraylake`` (alias ``al``) command line."""

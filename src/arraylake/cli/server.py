@@ -1,0 +1,114 @@
+"""``arraylake server ...``: operate an Arraylake service (needs the ``server`` extra)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from arraylake.cli.output import console, fail
+
+app = typer.Typer(
+    name="server",
+    help="Run and administer an Arraylake service (install arraylake-open[server]).",
+    no_args_is_help=True,
+)
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        "-d",
+        envvar="ARRAYLAKE_SERVER_DATA_DIR",
+        help="Where the catalog and local buckets live.",
+    ),
+]
+
+
+def _settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    # Options become ARRAYLAKE_SERVER_* variables so that every process (uvicorn workers too) sees them.
+    os.environ["ARRAYLAKE_SERVER_DATA_DIR"] = str(data_dir.resolve())
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"ARRAYLAKE_SERVER_{key.upper()}"] = str(value)
+    try:
+        from arraylake.server.settings import ServerSettings
+    except ImportError as exc:
+        fail(f"the server extra is not installed ({exc.name} missing): pip install 'arraylake-open[server]'")
+    return ServerSettings()
+
+
+@app.command()
+def init(
+    data_dir: DataDir,
+    org: Annotated[str, typer.Option("--org", help="Name of the org to create.")],
+    local_bucket: Annotated[
+        bool,
+        typer.Option(
+            "--local-bucket/--no-local-bucket", help="Create a `local` bucket config as the default."
+        ),
+    ] = True,
+    admin_email: Annotated[
+        str,
+        typer.Option("--admin-email", help="Email shown for the admin API client (e.g. as commit author)."),
+    ] = "admin@example.com",
+) -> None:
+    """Create the catalog (if needed) and an org with an admin API token.
+
+    The token is printed once, as the last line. Run again with another --org to add an org.
+    """
+    settings = _settings(data_dir)
+    from arraylake.server.bootstrap import init_org
+    from arraylake.server.errors import Conflict
+
+    try:
+        result = asyncio.run(init_org(settings, org, local_bucket=local_bucket, admin_email=admin_email))
+    except Conflict as exc:
+        fail(f"{exc.detail}; its admin token was printed when it was created")
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(f"Catalog: {settings.resolved_database_url.split('@')[-1]}")
+    console.print(f"Org [bold]{result.org}[/bold] created with an admin API client ({result.admin_id}).")
+    if result.local_bucket_path:
+        console.print(f"Default bucket config [bold]local[/bold]: {result.local_bucket_path}")
+    console.print("Admin API token (shown once; keep it secret):")
+    print(result.token)
+
+
+@app.command()
+def start(
+    data_dir: DataDir,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.  [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.  [default: 8321]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.  [default: 1]")] = None,
+) -> None:
+    """Serve the Arraylake API until stopped (Ctrl-C)."""
+    settings = _settings(data_dir, host=host, port=port, workers=workers)
+    import uvicorn
+
+    from arraylake.server.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "arraylake.server.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def migrate(data_dir: DataDir) -> None:
+    """Bring the catalog schema up to date (after upgrading Arraylake)."""
+    settings = _settings(data_dir)
+    from arraylake.server.bootstrap import migrate as run_migrations
+
+    asyncio.run(run_migrations(settings))
+    console.print("Catalog schema is up to date.")

@@ -1,0 +1,830 @@
+"""The Arraylake client: :class:`AsyncClient` (the core) and :class:`Client` (its synchronous facade).
+
+Example::
+
+    from arraylake import Client
+
+    client = Client()                      # service_uri and token from configuration
+    repo = client.create_repo("my-org/my-repo")
+    session = repo.writable_session("main")
+    ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import icechunk
+
+from arraylake import storage as storage_mod
+from arraylake._sync import run_sync
+from arraylake.config import config as _config
+from arraylake.exceptions import (
+    ArraylakeConflictError,
+    ArraylakeNotFoundError,
+    BucketNotFoundError,
+    FeatureUnavailableError,
+    RepoOfflineError,
+)
+from arraylake.names import parse_repo_name, validate_nickname, validate_org_name, validate_prefix
+from arraylake.transport import Transport, TransportSettings
+from arraylake.types import (
+    AnonymousAuth,
+    BucketModifyRequest,
+    BucketResponse,
+    CreateMode,
+    NewBucket,
+    OpenRepoResponse,
+    OrgActions,
+    PaginatedRepos,
+    Platform,
+    Repo,
+    RepoActions,
+    RepoCreateBody,
+    RepoKind,
+    RepoMetadata,
+    RepoModel,
+)
+
+RepoConfig = icechunk.RepositoryConfig | None
+IcechunkRepository = icechunk.Repository
+
+_URI_SCHEMES = {
+    "s3": Platform.S3,
+    "gs": Platform.GS,
+    "az": Platform.AZURE,
+    "azure": Platform.AZURE,
+    "file": Platform.LOCAL,
+}
+_LIST_PAGE_SIZE = 100
+
+
+def parse_bucket_uri(uri: str, extra_config: Mapping[str, Any] | None) -> tuple[Platform, str, str]:
+    """Split ``platform://bucket[/prefix]`` into (platform, bucket name, prefix).
+
+    ``s3://`` with an ``endpoint_url`` in ``extra_config`` means an S3-compatible store; ``file://NAME``
+    is a directory named NAME in the service's local storage area.
+    """
+    if not isinstance(uri, str) or "://" not in uri:
+        raise ValueError(
+            f"bucket URI must look like s3://bucket[/prefix], gs://..., az://... or file://..., got {uri!r}"
+        )
+    parts = urlsplit(uri)
+    platform = _URI_SCHEMES.get(parts.scheme.lower())
+    if platform is None:
+        known = ", ".join(f"{s}://" for s in _URI_SCHEMES)
+        raise ValueError(f"unsupported bucket URI scheme {parts.scheme!r} in {uri!r}; use one of {known}")
+    if parts.query or parts.fragment or parts.username or parts.password or parts.port:
+        raise ValueError(f"bucket URI {uri!r} must not carry credentials, a port, a query or a fragment")
+    if not parts.netloc:
+        raise ValueError(f"bucket URI {uri!r} names no bucket: expected {parts.scheme}://BUCKET[/PREFIX]")
+    if platform == Platform.S3 and extra_config and extra_config.get("endpoint_url"):
+        platform = Platform.S3_COMPATIBLE
+    prefix = parts.path.strip("/")
+    validate_prefix(prefix, what="bucket prefix")
+    return platform, parts.netloc, prefix
+
+
+def _settings_from_config() -> TransportSettings:
+    cafile = _config.get("service.ssl.cafile", None)
+    verify = _config.get("service.ssl.verify", True)
+    return TransportSettings(
+        timeout=float(_config.get("http.timeout", 300)),
+        max_retries=int(_config.get("http.max_retries", 10)),
+        retries=int(_config.get("http.retries", 5)),
+        verify=cafile if (verify and cafile) else bool(verify),
+        max_keepalive_connections=int(_config.get("http.max_keepalive_connections", 100)),
+        keepalive_expiry=float(_config.get("http.keepalive_expiry", 30)),
+    )
+
+
+def _not_yet(what: str, issue: str) -> FeatureUnavailableError:
+    return FeatureUnavailableError(f"{what} is not available in this release of Arraylake Open ({issue}).")
+
+
+class AsyncClient:
+    """Asyncio client for an Arraylake service.
+
+    Args:
+        service_uri: The service to talk to. Defaults to the ``service.uri`` config key
+            (``ARRAYLAKE_SERVICE__URI``).
+        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``).
+    """
+
+    def __init__(self, service_uri: str | None = None, token: str | None = None):
+        self.service_uri: str = service_uri or _config.get("service.uri")
+        self.token: str | None = token if token is not None else _config.get("token", None)
+        if self.token is not None and not str(self.token).startswith(("ema_", "ey")):
+            raise ValueError(
+                "Arraylake API tokens start with 'ema_'; check the token you passed or configured"
+            )
+        self._transport = Transport(self.service_uri, self.token, _settings_from_config())
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(service_uri={self.service_uri!r})"
+
+    async def aclose(self) -> None:
+        """Close this loop's HTTP connections."""
+        await self._transport.aclose()
+
+    # ------------------------------------------------------------------------------------------------ repos
+
+    async def list_repos(
+        self, org: str, *, filter_metadata: RepoMetadata | None = None
+    ) -> Sequence[RepoModel]:
+        """List all repositories for the specified org.
+
+        Args:
+            org: Name of the org.
+            filter_metadata: Only repos whose metadata holds every given key/value pair (a list-valued
+                metadata entry matches a scalar it contains).
+        """
+        repos: list[Repo] = []
+        page = 1
+        while True:
+            result = await self.list_repos_paginated(
+                org, page=page, page_size=_LIST_PAGE_SIZE, filter_metadata=filter_metadata
+            )
+            repos.extend(result.items)
+            if page >= result.pages:
+                return repos
+            page += 1
+
+    async def list_repos_paginated(
+        self, org: str, *, page: int = 1, page_size: int = 50, filter_metadata: RepoMetadata | None = None
+    ) -> PaginatedRepos:
+        """One page of the org's repos, ordered by name."""
+        validate_org_name(org)
+        params: dict[str, Any] = {"page": page, "size": page_size}
+        if filter_metadata:
+            params["filter_metadata"] = _json(filter_metadata)
+        body = await self._transport.get_json(f"/orgs/{org}/repos/paginated", params=params)
+        return PaginatedRepos.model_validate(body)
+
+    async def get_repo_object(self, name: str) -> RepoModel:
+        """Get the repo configuration object (see :meth:`get_repo` for an opened repo).
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+        """
+        org, repo = parse_repo_name(name)
+        return Repo.model_validate(await self._transport.get_json(f"/repos/{org}/{repo}"))
+
+    async def _open_info(self, org: str, repo: str) -> OpenRepoResponse:
+        return OpenRepoResponse.model_validate(await self._transport.get_json(f"/repos/{org}/{repo}/open"))
+
+    async def get_repo(
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        read_only: bool | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+    ) -> IcechunkRepository:
+        """Get a repo by name, opened as an ``icechunk.Repository``.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+            checkout: Ignored for Icechunk repos (sessions are opened from the returned repository).
+            read_only: Accepted for compatibility; open a read-only session with ``repo.readonly_session``.
+            config: An ``icechunk.RepositoryConfig`` whose settings take precedence over the stored ones.
+            virtual_container_nicknames: Virtual chunk container (name or URL prefix) -> bucket nickname;
+                credentials for those buckets are fetched and handed to Icechunk.
+        """
+        org, repo_name = parse_repo_name(name)
+        info = await self._open_info(org, repo_name)
+        _check_status(name, info)
+        storage = self._storage_from_open(info)
+        authorize = None
+        if virtual_container_nicknames:
+            stored = await icechunk.Repository.fetch_config_async(storage)
+            authorize = await self._container_credentials_for_config(
+                org, virtual_container_nicknames, [stored, config]
+            )
+        repo = await icechunk.Repository.open_async(
+            storage, config=config, authorize_virtual_chunk_access=authorize
+        )
+        _set_author(repo, info)
+        return repo
+
+    def _storage_from_open(self, info: OpenRepoResponse) -> icechunk.Storage:
+        return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, info.repo_credentials)
+
+    async def get_or_create_repo(
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        bucket_config_nickname: str | None = None,
+        kind: RepoKind | None = None,
+        prefix: str | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+    ) -> IcechunkRepository:
+        """Get a repo by name, creating it if it doesn't exist yet.
+
+        If the repo exists, ``bucket_config_nickname`` (when given) must be the bucket it lives in, and
+        ``prefix`` is ignored. Other arguments are as in :meth:`create_repo`.
+        """
+        org, repo_name = parse_repo_name(name)
+        for _ in range(3):
+            try:
+                info = await self._open_info(org, repo_name)
+            except ArraylakeNotFoundError:
+                try:
+                    return await self.create_repo(
+                        name,
+                        bucket_config_nickname=bucket_config_nickname,
+                        kind=kind,
+                        prefix=prefix,
+                        config=config,
+                        virtual_container_nicknames=virtual_container_nicknames,
+                    )
+                except ArraylakeConflictError:
+                    continue  # created concurrently by someone else: open theirs
+            if bucket_config_nickname and info.repo_bucket.nickname != bucket_config_nickname.strip():
+                raise ValueError(
+                    f"repo {name} exists in bucket {info.repo_bucket.nickname!r}, "
+                    f"not in {bucket_config_nickname!r}"
+                )
+            return await self.get_repo(
+                name, config=config, virtual_container_nicknames=virtual_container_nicknames
+            )
+        raise ArraylakeConflictError(
+            f"repo {name} keeps appearing and disappearing; try again", status_code=409, detail=None
+        )
+
+    async def create_repo(
+        self,
+        name: str,
+        *,
+        bucket_config_nickname: str | None = None,
+        kind: RepoKind | None = None,
+        prefix: str | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+        description: str | None = None,
+        metadata: RepoMetadata | None = None,
+    ) -> IcechunkRepository:
+        """Create a new Icechunk repo: its catalog entry and the Icechunk repository in the bucket.
+
+        Nothing half-made stays behind: the name is reserved (invisible to others) until the Icechunk
+        repository exists, and freed again if creating it fails.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+            bucket_config_nickname: The bucket to put it in; defaults to the org's default bucket.
+            kind: Only ``RepoKind.Icechunk`` (the default) is supported.
+            prefix: Key prefix inside the bucket (under the bucket's own prefix). Defaults to a unique
+                generated one; a given prefix must be empty in the bucket.
+            config: An ``icechunk.RepositoryConfig`` saved with the repository.
+            virtual_container_nicknames: Virtual chunk container (name or URL prefix, as set in ``config``)
+                -> bucket nickname, to authorize reading virtual chunks from those buckets.
+            description: A short description (at most 255 characters).
+            metadata: Searchable key/value metadata (scalars or lists of scalars).
+        """
+        org, repo_name = parse_repo_name(name)
+        if kind is not None and RepoKind(kind) != RepoKind.Icechunk:
+            raise _not_yet("Creating V1 repos", "legacy V1 repos come in a later release")
+        body = RepoCreateBody(
+            name=repo_name,
+            description=description,
+            bucket_nickname=bucket_config_nickname,
+            kind=RepoKind.Icechunk,
+            metadata=metadata,
+            prefix=prefix,
+            create_mode=CreateMode.CREATE,
+        )
+        response = await self._transport.request(
+            "POST", f"/orgs/{org}/repos", json_body=body.model_dump(mode="json", exclude_none=True)
+        )
+        created = Repo.model_validate(response.json())
+        try:
+            bucket = created.bucket
+            if bucket is None:
+                raise ValueError(f"repo {name} has no storage bucket: set a default bucket for org {org}")
+            storage = storage_mod.icechunk_storage(
+                bucket, created.prefix, storage_mod.credentials_from_bucket(bucket)
+            )
+            repo_config = storage_mod.apply_bucket_flags(bucket, config)
+            authorize = None
+            if virtual_container_nicknames:
+                authorize = await self._container_credentials_for_config(
+                    org, virtual_container_nicknames, [repo_config]
+                )
+            repo = await icechunk.Repository.create_async(
+                storage, config=repo_config, authorize_virtual_chunk_access=authorize
+            )
+            activated = await self._transport.request("POST", f"/orgs/{org}/{repo_name}/activate")
+            _set_author(repo, OpenRepoResponse.model_validate(activated.json()))
+            return repo
+        except BaseException:
+            await _abort_creation(self._transport, org, repo_name)
+            raise
+
+    async def get_icechunk_storage(self, name: str, credentials_override: Any = None) -> icechunk.Storage:
+        """The ``icechunk.Storage`` of a repo, to use Icechunk directly.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+            credentials_override: ``S3Credentials``/``GSCredentials``/``AzureCredentials`` (or a dict of
+                their fields) to use instead of the credentials the service hands out.
+        """
+        org, repo_name = parse_repo_name(name)
+        info = await self._open_info(org, repo_name)
+        credentials = info.repo_credentials
+        if credentials_override is not None:
+            credentials = _coerce_credentials(info.repo_bucket.platform, credentials_override)
+        return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, credentials)
+
+    async def delete_repo(
+        self,
+        name: str,
+        *,
+        imsure: bool = False,
+        imreallysure: bool = False,
+        immediate: bool = True,
+        retain_data: bool = False,
+    ) -> None:
+        """Delete a repo.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+            imsure, imreallysure: Both must be true: deletion removes the repo's data.
+            immediate: Remove it now (default). ``False`` keeps it as a restorable ghost for the
+                service's grace period, after which its data is removed.
+            retain_data: Keep the Icechunk data in the bucket and drop only the catalog entry.
+        """
+        if not (imsure and imreallysure):
+            raise ValueError(
+                "Don't do this unless you're really sure: pass imsure=True and imreallysure=True"
+            )
+        org, repo_name = parse_repo_name(name)
+        params = {"immediate": _flag(immediate), "retain_data": _flag(retain_data)}
+        await self._transport.request("DELETE", f"/orgs/{org}/{repo_name}", params=params)
+
+    # -------------------------------------------------------------------------------------- bucket configs
+
+    async def _bucket_by_nickname(self, org: str, nickname: str) -> BucketResponse:
+        validate_org_name(org)
+        nickname = validate_nickname(nickname)
+        found = await self._transport.get_json(f"/orgs/{org}/buckets", params={"nickname": nickname})
+        for item in found:
+            bucket = BucketResponse.model_validate(item)
+            if bucket.nickname == nickname:
+                return bucket
+        raise BucketNotFoundError(
+            f"no bucket config named {nickname!r} in org {org}", status_code=404, detail=None
+        )
+
+    async def create_bucket_config(
+        self,
+        *,
+        org: str,
+        nickname: str,
+        uri: str,
+        extra_config: dict | None = None,
+        auth_config: dict | None = None,
+    ) -> BucketResponse:
+        """Create a bucket config: where an org's repos may keep their data.
+
+        This does not create the bucket in the object store.
+
+        Args:
+            org: Name of the org.
+            nickname: Bucket nickname (e.g. ``our-s3-bucket``).
+            uri: ``s3://bucket[/prefix]``, ``gs://...``, ``az://container[/prefix]`` or ``file://NAME[/prefix]``
+                (a directory in the service's local storage area).
+            extra_config: Platform settings: ``region_name``, ``endpoint_url``, ``use_ssl``,
+                ``force_path_style``, ``unsafe_use_conditional_update``/``_create``.
+            auth_config: How to reach the bucket; must include ``method``.
+                Default ``{"method": "anonymous"}``.
+        """
+        validate_org_name(org)
+        platform, bucket_name, prefix = parse_bucket_uri(uri, extra_config)
+        new = NewBucket.model_validate(
+            {
+                "nickname": nickname,
+                "platform": platform,
+                "name": bucket_name,
+                "prefix": prefix,
+                "extra_config": dict(extra_config or {}),
+                "auth_config": auth_config if auth_config is not None else AnonymousAuth().model_dump(),
+            }
+        )
+        response = await self._transport.request(
+            "POST", f"/orgs/{org}/buckets", json_body=new.model_dump(mode="json")
+        )
+        return BucketResponse.model_validate(response.json())
+
+    async def modify_bucket_config(
+        self,
+        *,
+        org: str,
+        nickname: str,
+        new_nickname: str | None = None,
+        extra_config: dict | None = None,
+        auth_config: dict | None = None,
+    ) -> BucketResponse:
+        """Change a bucket config's nickname, extra config or auth config (the location stays fixed)."""
+        bucket = await self._bucket_by_nickname(org, nickname)
+        change = BucketModifyRequest.model_validate(
+            {"nickname": new_nickname, "extra_config": extra_config, "auth_config": auth_config}
+        )
+        response = await self._transport.request(
+            "PATCH",
+            f"/orgs/{org}/buckets/{bucket.id}",
+            json_body=change.model_dump(mode="json", exclude_none=True),
+        )
+        return BucketResponse.model_validate(response.json())
+
+    async def set_default_bucket_config(self, *, org: str, nickname: str) -> None:
+        """Make this bucket config the org's default for new repos."""
+        bucket = await self._bucket_by_nickname(org, nickname)
+        await self._transport.request("POST", f"/orgs/{org}/buckets/{bucket.id}/default")
+
+    async def get_bucket_config(self, *, org: str, nickname: str) -> BucketResponse:
+        """Get a bucket config by nickname."""
+        return await self._bucket_by_nickname(org, nickname)
+
+    async def list_bucket_configs(self, org: str) -> list[BucketResponse]:
+        """List the org's bucket configs."""
+        validate_org_name(org)
+        return [
+            BucketResponse.model_validate(b) for b in await self._transport.get_json(f"/orgs/{org}/buckets")
+        ]
+
+    async def list_repos_for_bucket_config(self, *, org: str, nickname: str) -> list[RepoModel]:
+        """List the repos that keep their data in this bucket config."""
+        bucket = await self._bucket_by_nickname(org, nickname)
+        body = await self._transport.get_json(f"/orgs/{org}/buckets/{bucket.id}/repos")
+        return [Repo.model_validate(r) for r in body]
+
+    async def delete_bucket_config(
+        self, *, org: str, nickname: str, imsure: bool = False, imreallysure: bool = False
+    ) -> None:
+        """Delete a bucket config. Refused while repos use it; the bucket itself is not touched."""
+        if not (imsure and imreallysure):
+            raise ValueError(
+                "Don't do this unless you're really sure: pass imsure=True and imreallysure=True"
+            )
+        bucket = await self._bucket_by_nickname(org, nickname)
+        await self._transport.request("DELETE", f"/orgs/{org}/buckets/{bucket.id}")
+
+    # ----------------------------------------------------------------------------- virtual chunk containers
+
+    async def get_icechunk_container_credentials_from_bucket(
+        self, org: str, bucket_config_nickname: str
+    ) -> Any:
+        """Icechunk credentials for reading virtual chunks stored in a bucket.
+
+        Args:
+            org: The org the bucket config belongs to.
+            bucket_config_nickname: Nickname of the bucket config.
+        """
+        bucket = await self._bucket_by_nickname(org, bucket_config_nickname)
+        return storage_mod.container_credentials(bucket, storage_mod.credentials_from_bucket(bucket))
+
+    async def containers_credentials_for_buckets(
+        self, org: str, containers_to_buckets_map: dict[str, str] | None = None, **kwargs: str
+    ) -> dict[str, Any]:
+        """Credentials for virtual chunk containers, from container URL prefix -> bucket nickname.
+
+        Keyword arguments add more pairs. The result goes to Icechunk's ``authorize_virtual_chunk_access``
+        (or ``virtual_chunk_credentials``).
+        """
+        mapping = {**(containers_to_buckets_map or {}), **kwargs}
+        nicknames = sorted(set(mapping.values()))
+        found = await asyncio.gather(
+            *(self.get_icechunk_container_credentials_from_bucket(org, n) for n in nicknames)
+        )
+        by_nickname = dict(zip(nicknames, found, strict=True))
+        return icechunk.containers_credentials({c: by_nickname[n] for c, n in mapping.items()})
+
+    async def _container_credentials_for_config(
+        self, org: str, containers: Mapping[str, str], configs: Sequence[RepoConfig]
+    ) -> dict[str, Any]:
+        """Resolve container names (or URL prefixes) against the given configs, then fetch credentials."""
+        known: dict[str, str] = {}
+        for cfg in configs:
+            if cfg is None:
+                continue
+            for url_prefix, container in (cfg.virtual_chunk_containers or {}).items():
+                known[url_prefix] = url_prefix
+                if container.name:
+                    known[container.name] = url_prefix
+        resolved = {}
+        for key, nickname in containers.items():
+            if key not in known:
+                have = ", ".join(sorted(known)) or "none"
+                raise ValueError(
+                    f"no virtual chunk container {key!r} in the repo config (containers: {have})"
+                )
+            resolved[known[key]] = nickname
+        return await self.containers_credentials_for_buckets(org, resolved)
+
+    # ------------------------------------------------------------------------------- identity and access
+
+    async def login(self, *, browser: bool = False) -> None:
+        """Log in to Arraylake in a browser (device code flow)."""
+        raise _not_yet("Browser login", "use an API token: Client(token='ema_...') or ARRAYLAKE_TOKEN")
+
+    async def logout(self) -> None:
+        """Log out of Arraylake."""
+        raise _not_yet(
+            "Browser login and logout", "use an API token: Client(token='ema_...') or ARRAYLAKE_TOKEN"
+        )
+
+    async def get_api_client_id_from_token(self, org: str, token: str) -> str:
+        """Fetch the API client id that a token belongs to."""
+        raise _not_yet("Token lookup", "it comes with the identity and access release")
+
+    async def get_permission_check(
+        self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions
+    ) -> bool:
+        """Whether a principal may perform ``action`` on ``resource``."""
+        raise _not_yet("Permission checks", "they come with the identity and access release")
+
+    def get_services(self, org: str) -> Any:
+        """The compute services of an org."""
+        raise _not_yet("Compute services", "they come in a later release")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _check_status(name: str, info: OpenRepoResponse) -> None:
+    status = info.status
+    if status.mode == "offline":
+        raise RepoOfflineError(f"repo {name} is offline{': ' + status.message if status.message else ''}")
+    if status.mode == "maintenance":
+        message = f"repo {name} is in maintenance and read-only"
+        if status.estimated_end_time:
+            message += f" until {status.estimated_end_time.isoformat()}"
+        warnings.warn(message + (f": {status.message}" if status.message else ""), UserWarning, stacklevel=3)
+
+
+def _set_author(repo: icechunk.Repository, info: OpenRepoResponse) -> None:
+    metadata = {"author_email": str(info.author.email)}
+    if info.author.name:
+        metadata["author_name"] = info.author.name
+    repo.set_default_commit_metadata(metadata)
+
+
+def _coerce_credentials(platform: Platform, value: Any) -> Any:
+    from arraylake.types import AzureCredentials, GSCredentials, S3Credentials
+
+    if isinstance(value, S3Credentials | GSCredentials | AzureCredentials):
+        return value
+    model = {Platform.GS: GSCredentials, Platform.AZURE: AzureCredentials}.get(platform, S3Credentials)
+    return model.model_validate(value)
+
+
+async def _abort_creation(transport: Transport, org: str, repo: str) -> None:
+    # Best effort: if the service can't be told, the reservation expires and the service cleans up.
+    with contextlib.suppress(Exception):
+        await asyncio.shield(
+            transport.request(
+                "DELETE", f"/orgs/{org}/{repo}", params={"immediate": "true", "retain_data": "false"}
+            )
+        )
+
+
+class Client:
+    """Client for an Arraylake service (synchronous).
+
+    Args:
+        service_uri: The service to talk to. Defaults to the ``service.uri`` config key
+            (``ARRAYLAKE_SERVICE__URI``).
+        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``).
+    """
+
+    def __init__(self, service_uri: str | None = None, token: str | None = None):
+        self.aclient = AsyncClient(service_uri, token)
+        self.service_uri = self.aclient.service_uri
+        self.token = self.aclient.token
+
+    def __repr__(self) -> str:
+        return f"Client(service_uri={self.service_uri!r})"
+
+    def list_repos(self, org: str, *, filter_metadata: RepoMetadata | None = None) -> Sequence[RepoModel]:
+        """List all repositories for the specified org (see :meth:`AsyncClient.list_repos`)."""
+        return run_sync(self.aclient.list_repos(org, filter_metadata=filter_metadata))
+
+    def list_repos_paginated(
+        self, org: str, *, page: int = 1, page_size: int = 50, filter_metadata: RepoMetadata | None = None
+    ) -> PaginatedRepos:
+        """One page of the org's repos, ordered by name."""
+        return run_sync(
+            self.aclient.list_repos_paginated(
+                org, page=page, page_size=page_size, filter_metadata=filter_metadata
+            )
+        )
+
+    def get_repo_object(self, name: str) -> RepoModel:
+        """Get the repo configuration object (see :meth:`AsyncClient.get_repo_object`)."""
+        return run_sync(self.aclient.get_repo_object(name))
+
+    def get_repo(
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        read_only: bool | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+    ) -> IcechunkRepository:
+        """Get a repo by name, opened as an ``icechunk.Repository`` (see :meth:`AsyncClient.get_repo`)."""
+        return run_sync(
+            self.aclient.get_repo(
+                name,
+                checkout=checkout,
+                read_only=read_only,
+                config=config,
+                virtual_container_nicknames=virtual_container_nicknames,
+            )
+        )
+
+    def get_or_create_repo(
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        bucket_config_nickname: str | None = None,
+        kind: RepoKind | None = None,
+        prefix: str | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+    ) -> IcechunkRepository:
+        """Get a repo by name, creating it if needed (see :meth:`AsyncClient.get_or_create_repo`)."""
+        return run_sync(
+            self.aclient.get_or_create_repo(
+                name,
+                checkout=checkout,
+                bucket_config_nickname=bucket_config_nickname,
+                kind=kind,
+                prefix=prefix,
+                config=config,
+                virtual_container_nicknames=virtual_container_nicknames,
+            )
+        )
+
+    def create_repo(
+        self,
+        name: str,
+        *,
+        bucket_config_nickname: str | None = None,
+        kind: RepoKind | None = None,
+        prefix: str | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+        description: str | None = None,
+        metadata: RepoMetadata | None = None,
+    ) -> IcechunkRepository:
+        """Create a new Icechunk repo (see :meth:`AsyncClient.create_repo`)."""
+        return run_sync(
+            self.aclient.create_repo(
+                name,
+                bucket_config_nickname=bucket_config_nickname,
+                kind=kind,
+                prefix=prefix,
+                config=config,
+                virtual_container_nicknames=virtual_container_nicknames,
+                description=description,
+                metadata=metadata,
+            )
+        )
+
+    def get_icechunk_storage(self, name: str, *, credentials_override: Any = None) -> icechunk.Storage:
+        """The ``icechunk.Storage`` of a repo (see :meth:`AsyncClient.get_icechunk_storage`)."""
+        return run_sync(self.aclient.get_icechunk_storage(name, credentials_override=credentials_override))
+
+    def get_icechunk_container_credentials_from_bucket(self, org: str, bucket_config_nickname: str) -> Any:
+        """Icechunk credentials for reading virtual chunks stored in a bucket."""
+        return run_sync(
+            self.aclient.get_icechunk_container_credentials_from_bucket(org, bucket_config_nickname)
+        )
+
+    def containers_credentials_for_buckets(
+        self, org: str, containers_to_buckets_map: dict[str, str] | None = None, **kwargs: str
+    ) -> dict[str, Any]:
+        """Credentials for virtual chunk containers, from container URL prefix -> bucket nickname."""
+        return run_sync(
+            self.aclient.containers_credentials_for_buckets(org, containers_to_buckets_map, **kwargs)
+        )
+
+    def delete_repo(
+        self,
+        name: str,
+        *,
+        imsure: bool = False,
+        imreallysure: bool = False,
+        immediate: bool = True,
+        retain_data: bool = False,
+    ) -> None:
+        """Delete a repo (see :meth:`AsyncClient.delete_repo`)."""
+        return run_sync(
+            self.aclient.delete_repo(
+                name, imsure=imsure, imreallysure=imreallysure, immediate=immediate, retain_data=retain_data
+            )
+        )
+
+    def create_bucket_config(
+        self,
+        *,
+        org: str,
+        nickname: str,
+        uri: str,
+        extra_config: dict | None = None,
+        auth_config: dict | None = None,
+    ) -> BucketResponse:
+        """Create a bucket config (see :meth:`AsyncClient.create_bucket_config`)."""
+        return run_sync(
+            self.aclient.create_bucket_config(
+                org=org, nickname=nickname, uri=uri, extra_config=extra_config, auth_config=auth_config
+            )
+        )
+
+    def modify_bucket_config(
+        self,
+        *,
+        org: str,
+        nickname: str,
+        new_nickname: str | None = None,
+        extra_config: dict | None = None,
+        auth_config: dict | None = None,
+    ) -> BucketResponse:
+        """Change a bucket config's nickname, extra config or auth config."""
+        return run_sync(
+            self.aclient.modify_bucket_config(
+                org=org,
+                nickname=nickname,
+                new_nickname=new_nickname,
+                extra_config=extra_config,
+                auth_config=auth_config,
+            )
+        )
+
+    def set_default_bucket_config(self, *, org: str, nickname: str) -> None:
+        """Make this bucket config the org's default for new repos."""
+        return run_sync(self.aclient.set_default_bucket_config(org=org, nickname=nickname))
+
+    def get_bucket_config(self, *, org: str, nickname: str) -> BucketResponse:
+        """Get a bucket config by nickname."""
+        return run_sync(self.aclient.get_bucket_config(org=org, nickname=nickname))
+
+    def list_bucket_configs(self, org: str) -> list[BucketResponse]:
+        """List the org's bucket configs."""
+        return run_sync(self.aclient.list_bucket_configs(org))
+
+    def list_repos_for_bucket_config(self, *, org: str, nickname: str) -> list[RepoModel]:
+        """List the repos that keep their data in this bucket config."""
+        return run_sync(self.aclient.list_repos_for_bucket_config(org=org, nickname=nickname))
+
+    def delete_bucket_config(
+        self, *, org: str, nickname: str, imsure: bool = False, imreallysure: bool = False
+    ) -> None:
+        """Delete a bucket config. Refused while repos use it; the bucket itself is not touched."""
+        return run_sync(
+            self.aclient.delete_bucket_config(
+                org=org, nickname=nickname, imsure=imsure, imreallysure=imreallysure
+            )
+        )
+
+    def login(self, *, browser: bool = False) -> None:
+        """Log in to Arraylake in a browser (device code flow)."""
+        return run_sync(self.aclient.login(browser=browser))
+
+    def logout(self) -> None:
+        """Log out of Arraylake."""
+        return run_sync(self.aclient.logout())
+
+    def get_api_client_id_from_token(self, org: str, token: str) -> str:
+        """Fetch the API client id that a token belongs to."""
+        return run_sync(self.aclient.get_api_client_id_from_token(org, token))
+
+    def get_permission_check(
+        self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions
+    ) -> bool:
+        """Whether a principal may perform ``action`` on ``resource``."""
+        return run_sync(self.aclient.get_permission_check(org, principal_id, resource, action))
+
+    def get_services(self, org: str) -> Any:
+        """The compute services of an org."""
+        return self.aclient.get_services(org)

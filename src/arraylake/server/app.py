@@ -1,0 +1,164 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
+
+from arraylake._version import __version__
+from arraylake.server.buckets.router import router as buckets_router
+from arraylake.server.buckets.service import BucketCodec
+from arraylake.server.context import AppContext
+from arraylake.server.db.engine import make_engine
+from arraylake.server.db.migrate import current_revision, head_revision
+from arraylake.server.errors import ServiceError
+from arraylake.server.identity.auth import TokenCache
+from arraylake.server.identity.router import router as identity_router
+from arraylake.server.logs import configure_logging, get_logger
+from arraylake.server.middleware import RequestContextMiddleware
+from arraylake.server.repos.cleanup import Cleaner
+from arraylake.server.repos.router import router as repos_router
+from arraylake.server.sealing import SecretBox, load_keys
+from arraylake.server.settings import ServerSettings
+from arraylake.types import ServiceInfo
+
+API_VERSION = "1"
+log = get_logger("arraylake.server")
+
+
+class CatalogNotReady(RuntimeError):
+    """The catalog database is missing or at another schema revision."""
+
+
+async def _check_schema(ctx: AppContext) -> None:
+    current, head = await current_revision(ctx.engine), head_revision()
+    if current is None:
+        raise CatalogNotReady(
+            f"the catalog at {ctx.engine.url.render_as_string(hide_password=True)} is empty: "
+            "run `arraylake server init` first"
+        )
+    if current != head:
+        raise CatalogNotReady(
+            f"the catalog schema is at {current}, this service needs {head}: run `arraylake server migrate`"
+        )
+
+
+async def _janitor(cleaner: Cleaner, interval: float) -> None:
+    while True:
+        try:
+            await cleaner.run_once()
+        except Exception as exc:
+            log.warning("janitor round failed", error=str(exc))
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ServerSettings = app.state.settings
+    engine = make_engine(settings.resolved_database_url)
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        tokens=TokenCache(engine, settings.token_cache_seconds),
+        secrets=SecretBox(
+            load_keys(
+                settings.secret_key.get_secret_value() if settings.secret_key else None,
+                settings.secret_key_file,
+            )
+        ),
+    )
+    try:
+        await _check_schema(ctx)
+        app.state.ctx = ctx
+        ctx.spawn(
+            _janitor(Cleaner(engine, BucketCodec(settings, ctx.secrets)), settings.janitor_interval_seconds)
+        )
+        log.info("service ready", version=__version__, database=engine.dialect.name)
+        yield
+    finally:
+        for task in list(ctx.background):
+            task.cancel()
+        await asyncio.gather(*ctx.background, return_exceptions=True)
+        await engine.dispose()
+
+
+def _error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id")
+    return JSONResponse({"detail": detail, "request_id": request_id}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return _error(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return _error(request, 422, errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("catalog database unavailable", error=type(exc).__name__)
+        return _error(
+            request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return _error(request, 500, "internal error; the service log has the details under this request id")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the ASGI application. ``settings`` default to ``ARRAYLAKE_SERVER_*`` environment variables."""
+    settings = settings or ServerSettings()
+    app = FastAPI(
+        title="Arraylake",
+        version=__version__,
+        description="Catalog of version-controlled array repositories (Icechunk) in your own object storage.",
+        lifespan=_lifespan,
+        # The hosted dialect sends JSON bodies without a Content-Type; auth is by bearer token, not
+        # cookies, so the CSRF concern behind strict checking does not arise on the API.
+        strict_content_type=False,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    _install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    @app.get("/", response_model=ServiceInfo, tags=["meta"])
+    async def service_info() -> ServiceInfo:
+        """What this service is; no token needed."""
+        return ServiceInfo(arraylake_api_version=API_VERSION, version=__version__)
+
+    app.include_router(identity_router)
+    # Bucket routes first: their paths would otherwise match the repo routes' /orgs/{org}/{repo}.
+    app.include_router(buckets_router)
+    app.include_router(repos_router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` (and each worker of ``arraylake server start``)."""
+    settings = ServerSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,81 @@
+"""Operator tasks behind ``arraylake server init`` and ``arraylake server migrate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from arraylake.server.buckets.service import BucketCodec, create_bucket, set_default_bucket
+from arraylake.server.db.engine import make_engine
+from arraylake.server.db.migrate import upgrade
+from arraylake.server.identity.principals import Membership, Principal, PrincipalKind, Role
+from arraylake.server.identity.service import create_api_client, create_org, issue_token
+from arraylake.server.sealing import SecretBox, load_keys, write_key_file
+from arraylake.server.settings import ServerSettings
+from arraylake.types import NewBucket, Platform
+
+LOCAL_BUCKET_NICKNAME = "local"
+
+
+@dataclass
+class InitResult:
+    org: str
+    admin_id: str
+    token: str
+    local_bucket_path: str | None
+
+
+def prepare_data_dir(settings: ServerSettings) -> None:
+    """Create the data directory and, unless a key is configured, the key file that seals secrets."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    if settings.secret_key is None:
+        write_key_file(settings.secret_key_file)
+
+
+async def migrate(settings: ServerSettings) -> None:
+    """Bring the catalog schema up to date."""
+    prepare_data_dir(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def init_org(settings: ServerSettings, org: str, *, local_bucket: bool, admin_email: str) -> InitResult:
+    """Create the catalog if needed, then the org, its admin API client and token, and its local bucket."""
+    await migrate(settings)
+    secrets = SecretBox(
+        load_keys(
+            settings.secret_key.get_secret_value() if settings.secret_key else None, settings.secret_key_file
+        )
+    )
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        async with engine.begin() as conn:
+            org_id = await create_org(conn, org)
+            admin_id = await create_api_client(
+                conn, org_id=org_id, name=f"{org} admin", email=admin_email, role=Role.ADMIN
+            )
+            path = None
+            if local_bucket:
+                member = Membership(org_id=org_id, org_name=org, role=Role.ADMIN)
+                admin = Principal(
+                    id=admin_id, kind=PrincipalKind.API_CLIENT, email=admin_email, display_name="admin"
+                )
+                codec = BucketCodec(settings, secrets)
+                bucket = await create_bucket(
+                    conn,
+                    codec,
+                    member,
+                    admin,
+                    NewBucket(
+                        nickname=LOCAL_BUCKET_NICKNAME, platform=Platform.LOCAL, name=LOCAL_BUCKET_NICKNAME
+                    ),
+                )
+                await set_default_bucket(conn, member, str(bucket.id))
+                path = str(codec.local_path(org, LOCAL_BUCKET_NICKNAME))
+            token = await issue_token(conn, admin_id, name="created by server init")
+    finally:
+        await engine.dispose()
+    return InitResult(org=org, admin_id=admin_id, token=token, local_bucket_path=path)

@@ -1,0 +1,114 @@
+"""``/orgs/{org}/buckets`` endpoints."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from arraylake.server.buckets import service
+from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.identity.principals import Principal
+from arraylake.server.paths import org_name
+from arraylake.server.policy import Action, authorize
+from arraylake.server.repos.service import repos_in_bucket
+from arraylake.types import BucketModifyRequest, BucketResponse, NewBucket, Repo
+
+router = APIRouter(tags=["buckets"])
+
+
+def codec(ctx: AppContext) -> service.BucketCodec:
+    return service.BucketCodec(ctx.settings, ctx.secrets)
+
+
+@router.post("/orgs/{org}/buckets", response_model=BucketResponse, status_code=201)
+async def create_bucket(
+    new: NewBucket,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> BucketResponse:
+    """Create a bucket config. The bucket itself is not created in the object store."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        return await service.create_bucket(conn, codec(ctx), member, principal, new)
+
+
+@router.get("/orgs/{org}/buckets", response_model=list[BucketResponse])
+async def list_buckets(
+    org: str = Depends(org_name),
+    nickname: str | None = Query(default=None, description="Only the bucket config with this nickname"),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> list[BucketResponse]:
+    """The org's bucket configs, by nickname."""
+    member = authorize(principal, org, Action.READ_BUCKETS)
+    async with ctx.engine.connect() as conn:
+        return await service.list_buckets(conn, codec(ctx), member, nickname=nickname)
+
+
+@router.get("/orgs/{org}/buckets/{bucket_id}", response_model=BucketResponse)
+async def get_bucket(
+    bucket_id: UUID,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> BucketResponse:
+    member = authorize(principal, org, Action.READ_BUCKETS)
+    async with ctx.engine.connect() as conn:
+        return await service.get_bucket(conn, codec(ctx), member, str(bucket_id))
+
+
+@router.patch("/orgs/{org}/buckets/{bucket_id}", response_model=BucketResponse)
+async def modify_bucket(
+    bucket_id: UUID,
+    change: BucketModifyRequest,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> BucketResponse:
+    """Change a bucket config; its location (platform, name, prefix) only while no repo uses it."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        return await service.modify_bucket(conn, codec(ctx), member, str(bucket_id), change)
+
+
+@router.delete("/orgs/{org}/buckets/{bucket_id}", status_code=204)
+async def delete_bucket(
+    bucket_id: UUID,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Delete a bucket config (409 while repos use it). The bucket's contents are not touched."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        await service.delete_bucket(conn, member, str(bucket_id))
+    return Response(status_code=204)
+
+
+@router.post("/orgs/{org}/buckets/{bucket_id}/default", status_code=204)
+async def set_default_bucket(
+    bucket_id: UUID,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Make this bucket config the org's default for new repos."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        await service.set_default_bucket(conn, member, str(bucket_id))
+    return Response(status_code=204)
+
+
+@router.get("/orgs/{org}/buckets/{bucket_id}/repos", response_model=list[Repo])
+async def list_bucket_repos(
+    bucket_id: UUID,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> list[Repo]:
+    """The repos that keep their data in this bucket config."""
+    member = authorize(principal, org, Action.LIST_REPOS)
+    async with ctx.engine.connect() as conn:
+        return await repos_in_bucket(conn, codec(ctx), member, str(bucket_id))

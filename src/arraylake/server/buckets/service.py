@@ -1,0 +1,259 @@
+"""Bucket configs: create, read, change, delete, choose the org default.
+
+Secrets in auth configs are sealed before they are stored and opened when a bucket is handed out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, orgs, repos
+from arraylake.server.errors import Conflict, InvalidInput, NotFound
+from arraylake.server.identity.principals import Membership, Principal
+from arraylake.server.sealing import SecretBox
+from arraylake.server.settings import ServerSettings
+from arraylake.types import (
+    LOCAL_PATH_KEY,
+    AuthConfig,
+    AuthMethod,
+    BucketModifyRequest,
+    BucketResponse,
+    NewBucket,
+    Platform,
+    check_platform_rules,
+    utcnow,
+)
+
+SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.ANONYMOUS, AuthMethod.HMAC})
+SECRET_FIELDS = frozenset(
+    {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key"}
+)
+_auth_adapter: TypeAdapter[Any] = TypeAdapter(AuthConfig)
+
+
+class BucketCodec:
+    """Turns bucket rows into wire models and auth configs into storable (sealed) JSON."""
+
+    def __init__(self, settings: ServerSettings, secrets: SecretBox):
+        self.settings = settings
+        self.secrets = secrets
+
+    def local_path(self, org_name: str, bucket_name: str) -> Path:
+        # Each org gets its own area, so one org's local bucket can never name another org's files.
+        return self.settings.storage_root / org_name / bucket_name
+
+    def seal_auth(self, auth: Any) -> dict[str, Any]:
+        data = auth.model_dump(mode="json")
+        return {k: self.secrets.seal(v) if k in SECRET_FIELDS and v else v for k, v in data.items()}
+
+    def open_auth(self, stored: dict[str, Any]) -> Any:
+        data = {k: self.secrets.open(v) if k in SECRET_FIELDS and v else v for k, v in stored.items()}
+        return _auth_adapter.validate_python(data)
+
+    def to_wire(self, row: Row, *, default_bucket_id: str | None, org_name: str) -> BucketResponse:
+        extra = dict(row.extra_config)
+        if row.platform == Platform.LOCAL:
+            extra[LOCAL_PATH_KEY] = str(self.local_path(org_name, row.name))
+        return BucketResponse(
+            id=row.id,
+            nickname=row.nickname,
+            platform=row.platform,
+            name=row.name,
+            prefix=row.prefix,
+            extra_config=extra,
+            created=row.created,
+            updated=row.updated,
+            created_by=row.created_by,
+            is_default=row.id == default_bucket_id,
+            auth_config=self.open_auth(row.auth_config),
+        )
+
+
+def _check_supported(auth: Any) -> None:
+    if AuthMethod(auth.method) not in SUPPORTED_AUTH_METHODS:
+        supported = ", ".join(sorted(m.value for m in SUPPORTED_AUTH_METHODS))
+        raise InvalidInput(
+            f"auth method {auth.method} is not supported by this service yet (supported: {supported})"
+        )
+
+
+async def default_bucket_id(conn: AsyncConnection, org_id: str) -> str | None:
+    return (
+        await conn.execute(select(orgs.c.default_bucket_id).where(orgs.c.id == org_id))
+    ).scalar_one_or_none()
+
+
+async def list_buckets(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, *, nickname: str | None = None
+) -> list[BucketResponse]:
+    query = select(buckets).where(buckets.c.org_id == org.org_id).order_by(buckets.c.nickname)
+    if nickname is not None:
+        query = query.where(buckets.c.nickname == nickname.strip())
+    rows = (await conn.execute(query)).all()
+    default_id = await default_bucket_id(conn, org.org_id)
+    return [codec.to_wire(r, default_bucket_id=default_id, org_name=org.org_name) for r in rows]
+
+
+async def bucket_row(conn: AsyncConnection, org: Membership, bucket_id: str) -> Row:
+    row = (
+        await conn.execute(select(buckets).where(buckets.c.org_id == org.org_id, buckets.c.id == bucket_id))
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"bucket config {bucket_id} not found in org {org.org_name}")
+    return row
+
+
+async def bucket_row_by_nickname(conn: AsyncConnection, org: Membership, nickname: str) -> Row:
+    row = (
+        await conn.execute(
+            select(buckets).where(buckets.c.org_id == org.org_id, buckets.c.nickname == nickname.strip())
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"bucket config {nickname.strip()!r} not found in org {org.org_name}")
+    return row
+
+
+async def get_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str
+) -> BucketResponse:
+    row = await bucket_row(conn, org, bucket_id)
+    return codec.to_wire(
+        row, default_bucket_id=await default_bucket_id(conn, org.org_id), org_name=org.org_name
+    )
+
+
+def _check_local_path(codec: BucketCodec, org: Membership, name: str, prefix: str) -> None:
+    area = (codec.settings.storage_root / org.org_name).resolve()
+    target = (codec.local_path(org.org_name, name) / prefix).resolve()
+    if target != area and area not in target.parents:
+        raise InvalidInput("local bucket path leaves the org's storage area")
+
+
+async def create_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, new: NewBucket
+) -> BucketResponse:
+    _check_supported(new.auth_config)
+    if new.platform == Platform.LOCAL:
+        _check_local_path(codec, org, new.name, new.prefix)
+    now = utcnow()
+    bucket_id = str(uuid.uuid4())
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(buckets).values(
+                    id=bucket_id,
+                    org_id=org.org_id,
+                    nickname=new.nickname,
+                    platform=new.platform.value,
+                    name=new.name,
+                    prefix=new.prefix,
+                    extra_config=new.extra_config,
+                    auth_method=new.auth_config.method,
+                    auth_config=codec.seal_auth(new.auth_config),
+                    created=now,
+                    updated=now,
+                    created_by=principal.email,
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"a bucket config named {new.nickname!r} already exists in org {org.org_name}"
+        ) from exc
+    return await get_bucket(conn, codec, org, bucket_id)
+
+
+async def _repo_names_using(conn: AsyncConnection, bucket_id: str, limit: int = 10) -> tuple[list[str], int]:
+    rows = (
+        await conn.execute(
+            select(repos.c.name, repos.c.lifecycle)
+            .where(repos.c.bucket_id == bucket_id)
+            .order_by(repos.c.name)
+        )
+    ).all()
+    names = [r.name if r.lifecycle == LIFECYCLE_ACTIVE else f"{r.name} ({r.lifecycle})" for r in rows[:limit]]
+    return names, len(rows)
+
+
+def _in_use_message(nickname: str, names: list[str], total: int, doing: str) -> str:
+    more = f" and {total - len(names)} more" if total > len(names) else ""
+    return f"bucket config {nickname!r} is used by repos {', '.join(names)}{more}: cannot {doing}"
+
+
+async def modify_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str, change: BucketModifyRequest
+) -> BucketResponse:
+    row = await bucket_row(conn, org, bucket_id)
+    current = codec.to_wire(row, default_bucket_id=None, org_name=org.org_name)
+    moves = {
+        key: value
+        for key, value in (("platform", change.platform), ("name", change.name), ("prefix", change.prefix))
+        if value is not None and value != getattr(current, key)
+    }
+    if moves:
+        names, total = await _repo_names_using(conn, bucket_id)
+        if total:
+            raise Conflict(
+                _in_use_message(row.nickname, names, total, f"change its {', '.join(sorted(moves))}")
+            )
+    platform = Platform(moves.get("platform", current.platform))
+    name = moves.get("name", current.name)
+    prefix = moves.get("prefix", current.prefix)
+    extra = change.extra_config if change.extra_config is not None else dict(row.extra_config)
+    auth = change.auth_config if change.auth_config is not None else current.auth_config
+    try:
+        check_platform_rules(platform, extra, auth)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    _check_supported(auth)
+    if platform == Platform.LOCAL:
+        _check_local_path(codec, org, name, prefix)
+    values: dict[str, Any] = {
+        "platform": platform.value,
+        "name": name,
+        "prefix": prefix,
+        "extra_config": extra,
+        "auth_method": auth.method,
+        "auth_config": codec.seal_auth(auth),
+        "updated": utcnow(),
+    }
+    if change.nickname is not None:
+        values["nickname"] = change.nickname
+    try:
+        async with conn.begin_nested():
+            await conn.execute(update(buckets).where(buckets.c.id == bucket_id).values(**values))
+    except IntegrityError as exc:
+        raise Conflict(
+            f"a bucket config named {change.nickname!r} already exists in org {org.org_name}"
+        ) from exc
+    return await get_bucket(conn, codec, org, bucket_id)
+
+
+async def delete_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
+    row = await bucket_row(conn, org, bucket_id)
+    names, total = await _repo_names_using(conn, bucket_id)
+    if total:
+        raise Conflict(_in_use_message(row.nickname, names, total, "delete it"))
+    await conn.execute(
+        update(orgs)
+        .where(orgs.c.id == org.org_id, orgs.c.default_bucket_id == bucket_id)
+        .values(default_bucket_id=None)
+    )
+    await conn.execute(delete(buckets).where(buckets.c.id == bucket_id))
+
+
+async def set_default_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
+    await bucket_row(conn, org, bucket_id)
+    await conn.execute(update(orgs).where(orgs.c.id == org.org_id).values(default_bucket_id=bucket_id))
+
+
+def validation_message(exc: ValidationError) -> str:
+    return "; ".join(error["msg"] for error in exc.errors())

@@ -1,0 +1,43 @@
+"""What every request handler may need: settings, the database engine, the token cache, the secret box."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from arraylake.server.identity.auth import TokenCache, authenticate
+from arraylake.server.identity.principals import Principal
+from arraylake.server.sealing import SecretBox
+from arraylake.server.settings import ServerSettings
+
+
+@dataclass
+class AppContext:
+    settings: ServerSettings
+    engine: AsyncEngine
+    tokens: TokenCache
+    secrets: SecretBox
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+
+def app_context(request: Request) -> AppContext:
+    return request.app.state.ctx
+
+
+async def current_principal(request: Request, ctx: AppContext = Depends(app_context)) -> Principal:
+    """FastAPI dependency: the authenticated principal of this request."""
+    principal = await authenticate(ctx.tokens, request.headers.get("authorization"))
+    request.scope.setdefault("state", {})["principal_id"] = principal.id
+    return principal

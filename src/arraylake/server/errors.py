@@ -1,0 +1,62 @@
+"""The service's errors: one class per kind of failure, each with one HTTP status.
+
+Domain code raises these; the app turns them into ``{"detail": ..., "request_id": ...}`` responses.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base class; ``detail`` is shown to the caller, so it must never hold a secret."""
+
+    status_code = 500
+
+    def __init__(self, detail: object, *, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class InvalidInput(ServiceError):
+    status_code = 422
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+    def __init__(self, detail: object):
+        super().__init__(detail, headers={"www-authenticate": "Bearer"})
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+
+
+class StorageRefused(ServiceError):
+    """The object store answered, but refused (access denied, no such bucket): retrying won't help."""
+
+    status_code = 424
+
+
+class StorageUnavailable(ServiceError):
+    """The object store could not be reached."""
+
+    status_code = 502
+
+
+class ServiceUnavailable(ServiceError):
+    """The catalog database is unreachable; the request may be retried."""
+
+    status_code = 503

@@ -1,0 +1,1 @@
+"""Identity: principals (users and API clients), orgs and their members, API tokens."""

@@ -1,0 +1,1 @@
+"""Repos: the catalog entries of Icechunk repositories and their lifecycle."""

@@ -1,0 +1,219 @@
+"""Repo endpoints, in the hosted service's paths: ``/orgs/{org}/repos``, ``/repos/{org}/{repo}``,
+``/orgs/{org}/{repo}``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+
+from arraylake.server import faults
+from arraylake.server.buckets.service import BucketCodec
+from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.identity.principals import Principal
+from arraylake.server.logs import get_logger
+from arraylake.server.paths import org_name, repo_name
+from arraylake.server.policy import Action, authorize
+from arraylake.server.repos import service
+from arraylake.server.repos.cleanup import Cleaner
+from arraylake.server.repos.metadata_index import parse_filter
+from arraylake.types import (
+    OpenRepoResponse,
+    PaginatedRepos,
+    Repo,
+    RepoCreateBody,
+    RepoModifyRequest,
+    RepoOperationStatusResponse,
+    RepoOperationStatusUpdate,
+)
+
+router = APIRouter(tags=["repos"])
+log = get_logger("arraylake.server.repos")
+
+
+def codec(ctx: AppContext) -> BucketCodec:
+    return BucketCodec(ctx.settings, ctx.secrets)
+
+
+@router.get("/orgs/{org}/repos", response_model=list[Repo])
+async def list_repos(
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> list[Repo]:
+    """Every repo of the org, unpaginated (older clients use this)."""
+    member = authorize(principal, org, Action.LIST_REPOS)
+    async with ctx.engine.connect() as conn:
+        return await service.list_all_repos(conn, codec(ctx), member)
+
+
+@router.get("/orgs/{org}/repos/paginated", response_model=PaginatedRepos)
+async def list_repos_paginated(
+    org: str = Depends(org_name),
+    page: int = Query(default=1, ge=1, le=1_000_000),
+    size: int = Query(default=50, ge=1, le=1000),
+    filter_metadata: str | None = Query(default=None, description='JSON object, e.g. {"project": "era5"}'),
+    include_ghosts: bool = Query(default=False, description="Also list soft-deleted repos"),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> PaginatedRepos:
+    """A page of the org's repos, by name; ``filter_metadata`` keeps repos matching every pair."""
+    member = authorize(principal, org, Action.LIST_REPOS)
+    filters = parse_filter(filter_metadata)
+    async with ctx.engine.connect() as conn:
+        return await service.list_repos(
+            conn, codec(ctx), member, page=page, size=size, filters=filters, include_ghosts=include_ghosts
+        )
+
+
+@router.post("/orgs/{org}/repos", response_model=Repo, status_code=201)
+async def create_repo(
+    body: RepoCreateBody,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Repo:
+    """Record a new repo (``create_mode`` ``register``), or reserve it until activated (``create``)."""
+    member = authorize(principal, org, Action.CREATE_REPO)
+    async with ctx.engine.begin() as conn:
+        repo, _ = await service.create_repo(conn, codec(ctx), member, principal, body)
+    faults.crash_point(ctx.settings, faults.CREATE_AFTER_RESERVE)
+    return repo
+
+
+@router.get("/repos/{org}/{repo}", response_model=Repo)
+async def get_repo(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Repo:
+    member = authorize(principal, org, Action.READ_REPO)
+    async with ctx.engine.connect() as conn:
+        return await service.get_repo(conn, codec(ctx), member, repo)
+
+
+@router.get("/repos/{org}/{repo}/open", response_model=OpenRepoResponse)
+async def open_repo(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> OpenRepoResponse:
+    """Everything a client needs to open the repo, in one round trip."""
+    member = authorize(principal, org, Action.READ_REPO)
+    async with ctx.engine.connect() as conn:
+        row = await service.repo_row(conn, member, repo)
+        return await service.open_info(conn, codec(ctx), member, principal, row)
+
+
+@router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)
+async def activate_repo(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> OpenRepoResponse:
+    """Finish a ``create``-mode creation once the Icechunk repository exists (idempotent)."""
+    member = authorize(principal, org, Action.CREATE_REPO)
+    async with ctx.engine.begin() as conn:
+        return await service.activate_repo(conn, codec(ctx), member, principal, repo)
+
+
+@router.patch("/orgs/{org}/{repo}", response_model=Repo)
+async def modify_repo(
+    change: RepoModifyRequest,
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Repo:
+    """Change the description or metadata."""
+    member = authorize(principal, org, Action.MANAGE_REPO)
+    async with ctx.engine.begin() as conn:
+        return await service.modify_repo(conn, codec(ctx), member, repo, change)
+
+
+@router.get("/orgs/{org}/{repo}/status", response_model=RepoOperationStatusResponse)
+async def get_status(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> RepoOperationStatusResponse:
+    member = authorize(principal, org, Action.READ_REPO)
+    async with ctx.engine.connect() as conn:
+        return service.status_of(await service.repo_row(conn, member, repo))
+
+
+@router.put("/orgs/{org}/{repo}/status", response_model=RepoOperationStatusResponse)
+async def set_status(
+    change: RepoOperationStatusUpdate,
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> RepoOperationStatusResponse:
+    """Put a repo online, in maintenance (read-only) or offline."""
+    member = authorize(principal, org, Action.MANAGE_REPO)
+    async with ctx.engine.begin() as conn:
+        return await service.set_status(conn, member, principal, repo, change)
+
+
+@router.post("/orgs/{org}/{repo}/restore", response_model=Repo)
+async def restore_repo(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Repo:
+    """Bring back a soft-deleted repo before its grace period ends."""
+    member = authorize(principal, org, Action.DELETE_REPO)
+    async with ctx.engine.begin() as conn:
+        return await service.restore_repo(conn, codec(ctx), member, repo)
+
+
+@router.delete(
+    "/orgs/{org}/{repo}", status_code=204, responses={202: {"description": "data removal continues"}}
+)
+async def delete_repo(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    immediate: bool = Query(default=False, description="Skip the grace period: remove now"),
+    retain_data: bool = Query(default=False, description="Keep the data in the bucket"),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Delete a repo: soft by default (a restorable ghost), ``immediate`` to remove it now.
+
+    Answers 204 once the data is gone, or 202 if removing it takes longer than the service waits (it then
+    finishes in the background, and after a restart if the service stops).
+    """
+    member = authorize(principal, org, Action.DELETE_REPO)
+    async with ctx.engine.begin() as conn:
+        repo_id = await service.delete_repo(
+            conn,
+            member,
+            principal,
+            repo,
+            immediate=immediate,
+            retain_data=retain_data,
+            grace_seconds=ctx.settings.deletion_grace_seconds,
+        )
+    if repo_id is None:
+        return Response(status_code=204)
+    purge = ctx.spawn(Cleaner(ctx.engine, codec(ctx)).purge(repo_id))
+    try:
+        await asyncio.wait_for(asyncio.shield(purge), timeout=ctx.settings.inline_delete_seconds)
+    except TimeoutError:
+        return JSONResponse(
+            {"detail": f"repo {org}/{repo} deleted; its data is being removed"}, status_code=202
+        )
+    except Exception as exc:
+        log.warning("repo data removal failed; the janitor will retry", repo_id=repo_id, error=str(exc))
+        return JSONResponse(
+            {"detail": f"repo {org}/{repo} deleted; removing its data failed and will be retried"},
+            status_code=202,
+        )
+    return Response(status_code=204)

@@ -1,0 +1,511 @@
+"""Repos in the catalog: list, get, create (register or create mode), activate, open, status, delete.
+
+Lifecycle (see ``db.schema``): a repo created in ``create`` mode stays hidden while ``creating`` and becomes
+``active`` when its creator reports that the Icechunk repository exists; if that never happens, the service
+removes it when its lease ends. Deleting either drops the row (``retain_data``), turns it into a restorable
+``ghost``, or marks it ``deleting`` until its data has gone (see ``cleanup``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+import icechunk
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arraylake.names import join_prefix, validate_repo_name
+from arraylake.server import storage_ops
+from arraylake.server.buckets.service import (
+    BucketCodec,
+    bucket_row,
+    bucket_row_by_nickname,
+    default_bucket_id,
+)
+from arraylake.server.db.schema import (
+    LIFECYCLE_ACTIVE,
+    LIFECYCLE_CREATING,
+    LIFECYCLE_DELETING,
+    LIFECYCLE_GHOST,
+    buckets,
+    orgs,
+    repo_metadata,
+    repos,
+)
+from arraylake.server.errors import Conflict, InvalidInput, NotFound, StorageRefused
+from arraylake.server.identity.principals import Membership, Principal
+from arraylake.server.repos.metadata_index import filter_clauses, write_index
+from arraylake.storage import credentials_from_bucket, icechunk_storage, is_writable_without_credentials
+from arraylake.types import (
+    Author,
+    BucketResponse,
+    CreateMode,
+    OpenRepoResponse,
+    PaginatedRepos,
+    Repo,
+    RepoCreateBody,
+    RepoKind,
+    RepoMetadata,
+    RepoModifyRequest,
+    RepoOperationMode,
+    RepoOperationStatusResponse,
+    RepoOperationStatusUpdate,
+    RepoVisibility,
+    utcnow,
+    validate_metadata,
+)
+
+MAX_REPO_PREFIX_LENGTH = 512
+
+
+def new_repo_id() -> str:
+    """24 hex digits, like a Mongo ObjectId: 4 bytes of time (so ids sort by creation) + 8 random bytes."""
+    return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex()
+
+
+def repo_not_found(org: str, name: str) -> NotFound:
+    return NotFound(f"repo {org}/{name} not found")
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+class RepoReader:
+    """Turns repo rows into wire models, fetching each bucket config once."""
+
+    def __init__(self, conn: AsyncConnection, codec: BucketCodec, org: Membership):
+        self.conn = conn
+        self.codec = codec
+        self.org = org
+        self._buckets: dict[str, BucketResponse] = {}
+        self._default_id: str | bool | None = False
+
+    async def bucket(self, bucket_id: str | None) -> BucketResponse | None:
+        if bucket_id is None:
+            return None
+        if bucket_id not in self._buckets:
+            await self.prefetch_buckets({bucket_id})
+        return self._buckets.get(bucket_id)
+
+    async def prefetch_buckets(self, ids: set[str]) -> None:
+        missing = {i for i in ids if i and i not in self._buckets}
+        if not missing:
+            return
+        if self._default_id is False:
+            self._default_id = await default_bucket_id(self.conn, self.org.org_id)
+        default_id = self._default_id if isinstance(self._default_id, str) else None
+        rows = (await self.conn.execute(select(buckets).where(buckets.c.id.in_(missing)))).all()
+        for row in rows:
+            self._buckets[row.id] = self.codec.to_wire(
+                row, default_bucket_id=default_id, org_name=self.org.org_name
+            )
+
+    async def to_wire(self, row: Row) -> Repo:
+        deleted = row.lifecycle in (LIFECYCLE_GHOST, LIFECYCLE_DELETING)
+        return Repo(
+            _id=row.id,
+            org=self.org.org_name,
+            name=row.name,
+            created=row.created,
+            updated=row.updated,
+            description=row.description,
+            metadata=row.metadata,
+            created_by=row.created_by,
+            visibility=RepoVisibility(row.visibility),
+            bucket=await self.bucket(row.bucket_id),
+            status=status_of(row),
+            kind=RepoKind(row.kind),
+            prefix=row.prefix,
+            deleted_at=row.deleted_at if deleted else None,
+            deleted_by=row.deleted_by if deleted else None,
+            retain_data=row.retain_data,
+        )
+
+    async def many(self, rows: list[Row]) -> list[Repo]:
+        await self.prefetch_buckets({r.bucket_id for r in rows if r.bucket_id})
+        return [await self.to_wire(r) for r in rows]
+
+
+def status_of(row: Row) -> RepoOperationStatusResponse:
+    return RepoOperationStatusResponse(
+        mode=RepoOperationMode(row.status_mode),
+        message=row.status_message,
+        initiated_by=row.status_initiated_by or {},
+        estimated_end_time=row.status_estimated_end_time,
+    )
+
+
+async def repo_row(
+    conn: AsyncConnection, org: Membership, name: str, lifecycles: tuple[str, ...] = (LIFECYCLE_ACTIVE,)
+) -> Row:
+    validate_repo_name(name)
+    row = (
+        await conn.execute(
+            select(repos)
+            .where(repos.c.org_id == org.org_id, repos.c.live_name == name, repos.c.lifecycle.in_(lifecycles))
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None:
+        raise repo_not_found(org.org_name, name)
+    return row
+
+
+async def list_repos(
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    org: Membership,
+    *,
+    page: int,
+    size: int,
+    filters: RepoMetadata,
+    include_ghosts: bool = False,
+) -> PaginatedRepos:
+    lifecycles = (LIFECYCLE_ACTIVE, LIFECYCLE_GHOST) if include_ghosts else (LIFECYCLE_ACTIVE,)
+    where = [repos.c.org_id == org.org_id, repos.c.lifecycle.in_(lifecycles), *filter_clauses(filters)]
+    total = (await conn.execute(select(func.count()).select_from(repos).where(*where))).scalar_one()
+    rows = (
+        await conn.execute(
+            select(repos)
+            .where(*where)
+            .order_by(repos.c.name, repos.c.id)
+            .limit(size)
+            .offset((page - 1) * size)
+        )
+    ).all()
+    items = await RepoReader(conn, codec, org).many(list(rows))
+    return PaginatedRepos(
+        items=items, total=total, page=page, size=size, pages=max(1, math.ceil(total / size))
+    )
+
+
+async def list_all_repos(conn: AsyncConnection, codec: BucketCodec, org: Membership) -> list[Repo]:
+    rows = (
+        await conn.execute(
+            select(repos)
+            .where(repos.c.org_id == org.org_id, repos.c.lifecycle == LIFECYCLE_ACTIVE)
+            .order_by(repos.c.name)
+        )
+    ).all()
+    return await RepoReader(conn, codec, org).many(list(rows))
+
+
+async def repos_in_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str
+) -> list[Repo]:
+    await bucket_row(conn, org, bucket_id)
+    rows = (
+        await conn.execute(
+            select(repos)
+            .where(
+                repos.c.org_id == org.org_id,
+                repos.c.bucket_id == bucket_id,
+                repos.c.lifecycle == LIFECYCLE_ACTIVE,
+            )
+            .order_by(repos.c.name)
+        )
+    ).all()
+    return await RepoReader(conn, codec, org).many(list(rows))
+
+
+async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str) -> Repo:
+    return await RepoReader(conn, codec, org).to_wire(await repo_row(conn, org, name))
+
+
+async def open_info(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, row: Row
+) -> OpenRepoResponse:
+    """Everything needed to open the repo: bucket, prefix, credentials for this principal, author, status."""
+    bucket = await RepoReader(conn, codec, org).bucket(row.bucket_id)
+    if bucket is None:
+        raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
+    return OpenRepoResponse(
+        repo_bucket=bucket,
+        repo_prefix=row.prefix,
+        repo_credentials=credentials_from_bucket(bucket),
+        virtual_chunk_credentials={},
+        author=Author(name=principal.author_name, email=principal.email),
+        principal_id=principal.id,
+        status=status_of(row),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- creating
+
+
+async def _lock_org(conn: AsyncConnection, org_id: str) -> None:
+    # A no-op write takes the org's row lock (PostgreSQL) or the write lock (SQLite), so that concurrent
+    # creations in one org check prefixes one after the other.
+    await conn.execute(
+        update(orgs).where(orgs.c.id == org_id).values(default_bucket_id=orgs.c.default_bucket_id)
+    )
+
+
+def _ancestors(prefix: str) -> list[str]:
+    parts = prefix.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _check_prefix_free(
+    conn: AsyncConnection, org: Membership, bucket: BucketResponse, prefix: str
+) -> None:
+    """409 when another repo of the org uses this prefix, a prefix inside it, or one that contains it."""
+    same_location = select(buckets.c.id).where(
+        buckets.c.org_id == org.org_id,
+        buckets.c.platform == bucket.platform.value,
+        buckets.c.name == bucket.name,
+    )
+    clash = (
+        await conn.execute(
+            select(repos.c.name, repos.c.prefix)
+            .where(
+                repos.c.org_id == org.org_id,
+                repos.c.bucket_id.in_(same_location),
+                or_(
+                    repos.c.prefix.in_(_ancestors(prefix)),
+                    repos.c.prefix.like(_like_escape(prefix) + "/%", escape="\\"),
+                ),
+            )
+            .limit(1)
+        )
+    ).one_or_none()
+    if clash is not None:
+        raise Conflict(
+            f"prefix {prefix!r} overlaps the prefix {clash.prefix!r} of repo {org.org_name}/{clash.name} "
+            f"in bucket {bucket.name!r}"
+        )
+
+
+async def _target_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, nickname: str | None
+) -> BucketResponse:
+    if nickname is not None:
+        row = await bucket_row_by_nickname(conn, org, nickname)
+    else:
+        default_id = await default_bucket_id(conn, org.org_id)
+        if default_id is None:
+            raise InvalidInput(
+                f"org {org.org_name} has no default bucket config: name one with bucket_nickname, "
+                "or set a default with set_default_bucket_config"
+            )
+        row = await bucket_row(conn, org, default_id)
+    return codec.to_wire(row, default_bucket_id=row.id if nickname is None else None, org_name=org.org_name)
+
+
+async def create_repo(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, body: RepoCreateBody
+) -> tuple[Repo, Row]:
+    """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`."""
+    if body.kind != RepoKind.Icechunk:
+        raise InvalidInput(
+            "only icechunk repos can be created; legacy V1 repos are not supported by this service"
+        )
+    if body.create_mode == CreateMode.IMPORT:
+        raise InvalidInput("importing existing Icechunk repositories is not supported yet")
+    bucket = await _target_bucket(conn, codec, org, body.bucket_nickname)
+    repo_id = new_repo_id()
+    prefix = join_prefix(bucket.prefix, body.prefix or f"{repo_id}-{body.name}")
+    if len(prefix) > MAX_REPO_PREFIX_LENGTH:
+        raise InvalidInput(f"repo prefix is longer than {MAX_REPO_PREFIX_LENGTH} characters")
+    creating = body.create_mode == CreateMode.CREATE
+    if creating:
+        if not is_writable_without_credentials(bucket) and credentials_from_bucket(bucket) is None:
+            raise InvalidInput(
+                f"bucket config {bucket.nickname!r} has anonymous (read-only) access: "
+                "repos cannot be created in it"
+            )
+        # Checked before the catalog is locked: storage may be slow. Data that appears in between is
+        # caught by Icechunk itself, which refuses to create a repository in a prefix that isn't clean.
+        if not await storage_ops.prefix_is_empty(bucket, prefix):
+            raise Conflict(
+                f"prefix {prefix!r} in bucket {bucket.name!r} already holds data; choose another prefix"
+            )
+    await _lock_org(conn, org.org_id)
+    await _check_prefix_free(conn, org, bucket, prefix)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": repo_id,
+        "org_id": org.org_id,
+        "name": body.name,
+        "live_name": body.name,
+        "kind": RepoKind.Icechunk.value,
+        "bucket_id": str(bucket.id),
+        "prefix": prefix,
+        "description": body.description,
+        "metadata": body.metadata,
+        "visibility": RepoVisibility.PRIVATE.value,
+        "status_mode": RepoOperationMode.ONLINE.value,
+        "status_message": None,
+        "status_initiated_by": {"principal_id": principal.id},
+        "created": now,
+        "updated": now,
+        "created_by": principal.id,
+        "lifecycle": LIFECYCLE_CREATING if creating else LIFECYCLE_ACTIVE,
+        "lease_expires_at": now + timedelta(seconds=codec.settings.creation_lease_seconds)
+        if creating
+        else None,
+        "retain_data": False,
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(repos).values(**values))
+    except IntegrityError as exc:
+        raise Conflict(f"repo {org.org_name}/{body.name} already exists") from exc
+    await write_index(conn, repo_id, body.metadata)
+    row = (await conn.execute(select(repos).where(repos.c.id == repo_id))).one()
+    return await RepoReader(conn, codec, org).to_wire(row), row
+
+
+async def activate_repo(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, name: str
+) -> OpenRepoResponse:
+    """Make a repo created in ``create`` mode visible, once its Icechunk repository exists. Idempotent."""
+    row = await repo_row(conn, org, name, (LIFECYCLE_CREATING, LIFECYCLE_ACTIVE))
+    if row.lifecycle == LIFECYCLE_CREATING:
+        bucket = await RepoReader(conn, codec, org).bucket(row.bucket_id)
+        assert bucket is not None
+        if not await _icechunk_repo_exists(bucket, row.prefix):
+            raise Conflict(
+                f"no Icechunk repository exists at prefix {row.prefix!r} yet: create it, then activate"
+            )
+        await conn.execute(
+            update(repos)
+            .where(repos.c.id == row.id, repos.c.lifecycle == LIFECYCLE_CREATING)
+            .values(lifecycle=LIFECYCLE_ACTIVE, lease_expires_at=None, updated=utcnow())
+        )
+        row = (await conn.execute(select(repos).where(repos.c.id == row.id))).one()
+    return await open_info(conn, codec, org, principal, row)
+
+
+async def _icechunk_repo_exists(bucket: BucketResponse, prefix: str) -> bool:
+    try:
+        storage = icechunk_storage(
+            bucket, prefix, credentials_from_bucket(bucket), scatter_initial_credentials=False
+        )
+        return await icechunk.Repository.exists_async(storage)
+    except icechunk.IcechunkError as exc:
+        raise StorageRefused(f"could not check bucket {bucket.nickname!r} for the new repository") from exc
+
+
+# ---------------------------------------------------------------------------------------- changing status
+
+
+async def set_status(
+    conn: AsyncConnection, org: Membership, principal: Principal, name: str, change: RepoOperationStatusUpdate
+) -> RepoOperationStatusResponse:
+    row = await repo_row(conn, org, name)
+    await conn.execute(
+        update(repos)
+        .where(repos.c.id == row.id)
+        .values(
+            status_mode=change.mode.value,
+            status_message=change.message,
+            status_initiated_by={"principal_id": principal.id},
+            updated=utcnow(),
+        )
+    )
+    return status_of((await conn.execute(select(repos).where(repos.c.id == row.id))).one())
+
+
+async def modify_repo(
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str, change: RepoModifyRequest
+) -> Repo:
+    row = await repo_row(conn, org, name)
+    metadata = dict(row.metadata or {})
+    for key in change.remove_metadata or []:
+        metadata.pop(key, None)
+    for key, value in (change.add_metadata or {}).items():
+        if key in metadata:
+            raise Conflict(f"metadata key {key!r} already exists; use update_metadata to change it")
+        metadata[key] = value
+    metadata.update(change.update_metadata or {})
+    try:
+        validate_metadata(metadata)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    values: dict[str, Any] = {"metadata": metadata or None, "updated": utcnow()}
+    if "description" in change.model_fields_set:
+        values["description"] = change.description
+    await conn.execute(update(repos).where(repos.c.id == row.id).values(**values))
+    await write_index(conn, row.id, metadata)
+    return await get_repo(conn, codec, org, name)
+
+
+# ----------------------------------------------------------------------------------------------- deleting
+
+
+async def drop_row(conn: AsyncConnection, repo_id: str) -> None:
+    await conn.execute(delete(repo_metadata).where(repo_metadata.c.repo_id == repo_id))
+    await conn.execute(delete(repos).where(repos.c.id == repo_id))
+
+
+async def delete_repo(
+    conn: AsyncConnection,
+    org: Membership,
+    principal: Principal,
+    name: str,
+    *,
+    immediate: bool,
+    retain_data: bool,
+    grace_seconds: float,
+) -> str | None:
+    """Delete a repo; return its id when its data must now be removed (the caller runs the cleanup).
+
+    * ``immediate`` and ``retain_data``: the row goes now; the data stays.
+    * ``immediate``: the name is freed now; the row stays, hidden, until the data has gone.
+    * neither: the repo becomes a ghost, restorable until the grace period ends.
+    """
+    row = await repo_row(conn, org, name, (LIFECYCLE_CREATING, LIFECYCLE_ACTIVE, LIFECYCLE_GHOST))
+    now = utcnow()
+    if immediate and retain_data:
+        await drop_row(conn, row.id)
+        return None
+    marks: dict[str, Any] = {
+        "deleted_at": now,
+        "deleted_by": principal.id,
+        "retain_data": retain_data,
+        "updated": now,
+    }
+    if not immediate and row.lifecycle != LIFECYCLE_CREATING:
+        due = now + timedelta(seconds=grace_seconds)
+        await conn.execute(
+            update(repos)
+            .where(repos.c.id == row.id)
+            .values(lifecycle=LIFECYCLE_GHOST, cleanup_due_at=due, **marks)
+        )
+        return None
+    await conn.execute(
+        update(repos)
+        .where(repos.c.id == row.id)
+        .values(
+            lifecycle=LIFECYCLE_DELETING, live_name=None, cleanup_due_at=now, cleanup_started_at=now, **marks
+        )
+    )
+    return row.id
+
+
+async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str) -> Repo:
+    """Bring a ghost back before its grace period ends."""
+    row = await repo_row(conn, org, name, (LIFECYCLE_GHOST,))
+    await conn.execute(
+        update(repos)
+        .where(and_(repos.c.id == row.id, repos.c.lifecycle == LIFECYCLE_GHOST))
+        .values(
+            lifecycle=LIFECYCLE_ACTIVE,
+            deleted_at=None,
+            deleted_by=None,
+            cleanup_due_at=None,
+            updated=utcnow(),
+        )
+    )
+    return await get_repo(conn, codec, org, name)

@@ -1,0 +1,81 @@
+"""The service's settings: one object, read from ``ARRAYLAKE_SERVER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORT = 8321
+
+
+class ServerSettings(BaseSettings):
+    """Settings of an Arraylake service process.
+
+    Every field can be set as ``ARRAYLAKE_SERVER_<FIELD>`` (e.g. ``ARRAYLAKE_SERVER_DATABASE_URL``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ARRAYLAKE_SERVER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("arraylake-data"), description="Catalog, local buckets and keys live here."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default: a SQLite file in the data directory. "
+        "For PostgreSQL: postgresql+asyncpg://user:password@host/db",
+    )
+    local_storage_root: Path | None = Field(
+        default=None, description="Where `local` buckets live; default: DATA_DIR/storage."
+    )
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    creation_lease_seconds: float = Field(
+        default=600, gt=0, description="How long a repo may stay half-created before the service removes it."
+    )
+    cleanup_lease_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A deletion not heard from for this long is taken over by another worker.",
+    )
+    janitor_interval_seconds: float = Field(default=10, gt=0)
+    deletion_grace_seconds: float = Field(
+        default=7 * 24 * 3600, ge=0, description="How long a soft-deleted repo stays restorable."
+    )
+    inline_delete_seconds: float = Field(
+        default=20, ge=0, description="How long DELETE waits for a repo's data to go before answering 202."
+    )
+    delete_batch_size: int = Field(default=1000, ge=1, le=1000, description="Objects deleted per request.")
+    token_cache_seconds: float = Field(default=5, ge=0, description="How long a token lookup is reused.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, newest first, that seal stored bucket secrets; "
+        "default: read from DATA_DIR/secret.key (written by `arraylake server init`).",
+    )
+    fault_injection: str | None = Field(
+        default=None, description="Testing only: the name of a point at which the process exits abruptly."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret.key"
+
+    @property
+    def storage_root(self) -> Path:
+        return (self.local_storage_root or self.data_dir / "storage").resolve()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

@@ -1,0 +1,183 @@
+"""HTTP transport of the client: one httpx client per event loop, bearer auth, retries, typed errors.
+
+Retries: 429, 502, 503 and 504 for every method (the service answers those only for transient trouble), with
+``Retry-After`` honoured and exponential backoff otherwise; connection failures before a request was sent are
+retried for every method, other transport failures only for idempotent methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from arraylake._version import __version__
+from arraylake.exceptions import ArraylakeConnectionError, error_class_for_status
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+MAX_BACKOFF_SECONDS = 10.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+@dataclass
+class TransportSettings:
+    """Tuning of the HTTP transport (from the ``http.*`` and ``service.ssl.*`` config keys)."""
+
+    timeout: float = 300.0
+    max_retries: int = 10
+    retries: int = 5
+    verify: bool | str = True
+    max_keepalive_connections: int = 100
+    keepalive_expiry: float = 30.0
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def _backoff(attempt: int) -> float:
+    delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**attempt)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def _retry_after(response: httpx.Response, attempt: int) -> float:
+    header = response.headers.get("retry-after", "")
+    if header.isdigit():
+        return min(float(header), MAX_RETRY_AFTER_SECONDS)
+    return _backoff(attempt)
+
+
+def _error_detail(response: httpx.Response) -> object:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        return body["detail"]
+    return body
+
+
+def _describe(detail: object) -> str:
+    if isinstance(detail, list):  # FastAPI validation errors: [{loc, msg, type}, ...]
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                where = ".".join(str(x) for x in item.get("loc", ()) if x != "body")
+                parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise the typed client exception for an error response, with the service's detail and request id."""
+    if response.is_success:
+        return
+    detail = _error_detail(response)
+    request_id = response.headers.get("x-request-id")
+    request = response.request
+    message = f"{_describe(detail)} (HTTP {response.status_code} on {request.method} {request.url.path})"
+    if request_id:
+        message += f" [request-id: {request_id}]"
+    cls = error_class_for_status(response.status_code)
+    raise cls(message, status_code=response.status_code, detail=detail, request_id=request_id)
+
+
+class Transport:
+    """Sends requests to the Arraylake service and turns error answers into exceptions."""
+
+    def __init__(self, service_uri: str, token: str | None, settings: TransportSettings | None = None):
+        if not service_uri.startswith(("http://", "https://")):
+            raise ValueError(f"service_uri must start with http:// or https://, got {service_uri!r}")
+        self.service_uri = service_uri.rstrip("/")
+        self._token = token
+        self.settings = settings or TransportSettings()
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+    def __repr__(self) -> str:
+        return f"Transport({self.service_uri!r})"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "accept": "application/json",
+            "client-name": "arraylake-open-python",
+            "client-version": __version__,
+            "user-agent": f"arraylake-open/{__version__} httpx/{httpx.__version__}",
+            **self.settings.extra_headers,
+        }
+        if self._token:
+            headers["authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _client(self) -> httpx.AsyncClient:
+        # httpx pools belong to the loop that created them; each loop gets its own client.
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            for old_loop in [old for old in self._clients if old.is_closed()]:
+                del self._clients[old_loop]
+            s = self.settings
+            client = httpx.AsyncClient(
+                base_url=self.service_uri,
+                headers=self._headers(),
+                timeout=s.timeout,
+                verify=s.verify,
+                limits=httpx.Limits(
+                    max_keepalive_connections=s.max_keepalive_connections, keepalive_expiry=s.keepalive_expiry
+                ),
+            )
+            self._clients[loop] = client
+        return client
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        content: str | None = None,
+    ) -> httpx.Response:
+        """Send a request, retrying transient failures; return the 2xx response or raise."""
+        method = method.upper()
+        headers = {}
+        if json_body is not None:
+            content = json.dumps(json_body)
+        if content is not None:
+            headers["content-type"] = "application/json"
+        status_attempt = 0
+        transport_attempt = 0
+        while True:
+            try:
+                response = await self._client().request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if transport_attempt < self.settings.retries and (not_sent or method in IDEMPOTENT_METHODS):
+                    await asyncio.sleep(0.5 * 2**transport_attempt)
+                    transport_attempt += 1
+                    continue
+                raise ArraylakeConnectionError(
+                    f"could not reach the Arraylake service at {self.service_uri}: {exc.__class__.__name__}"
+                    f"{': ' + str(exc) if str(exc) else ''}"
+                ) from exc
+            if response.status_code in RETRY_STATUSES and status_attempt < self.settings.max_retries:
+                await asyncio.sleep(_retry_after(response, status_attempt))
+                status_attempt += 1
+                continue
+            raise_for_status(response)
+            return response
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return (await self.request("GET", path, params=params)).json()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
