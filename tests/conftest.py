@@ -1,0 +1,81 @@
+"""Fixtures: a throwaway PostgreSQL, SeaweedFS as S3, and real Arraylake service processes."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arraylake.server.bootstrap import migrate
+from tests.support.postgres import PostgresCluster
+from tests.support.seaweed import SeaweedFS
+from tests.support.service import ArraylakeService, Org
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedFS]:
+    store = SeaweedFS()
+    store.start()
+    yield store
+    store.stop()
+
+
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    if backend == "sqlite":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(f"arraylake_{next(_db_counter)}")
+
+
+def make_service(
+    root: Path, backend: str, request: pytest.FixtureRequest, env: dict[str, str] | None = None
+) -> ArraylakeService:
+    """A service whose catalog is migrated but not yet started."""
+    service = ArraylakeService(root, database_url(backend, request), env)
+    asyncio.run(migrate(service.settings))
+    return service
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ArraylakeService]:
+    """A running service per catalog backend, shared by the tests of a session."""
+    svc = make_service(tmp_path_factory.mktemp(f"service-{request.param}"), request.param, request)
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def fresh_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArraylakeService]:
+    """A service of its own (SQLite), for tests that stop, kill or reconfigure it."""
+    svc = make_service(tmp_path, "sqlite", request)
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def org(service: ArraylakeService) -> Org:
+    """A new org, with a local default bucket, in the shared service."""
+    return service.new_org()
+
+
+@pytest.fixture
+def s3_bucket(seaweed: SeaweedFS) -> str:
+    """A new, empty bucket in SeaweedFS."""
+    return seaweed.create_bucket(f"bkt-{uuid.uuid4().hex[:10]}")

