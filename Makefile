@@ -12,14 +12,12 @@ PUBLISHED_VENV := .venv-published
 export UV_PYTHON := $(PY312)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup demo test lint format bench reliability published-client clean
+.PHONY: help setup demo test lint format published-client clean
 
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check and format check"
-	@echo "make bench        benchmarks (not part of make test)"
-	@echo "make reliability  the slow reliability tests"
 
 $(UV):
 	@test -n "$(PY312)" || { echo "Python 3.12 not found: install it or pass PY312=/path/to/python3.12" >&2; exit 1; }
@@ -44,21 +42,15 @@ demo: setup
 	$(PY) examples/demo.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests examples benchmarks
-	$(VENV)/bin/ruff format --check src tests examples benchmarks
+	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff format --check src tests examples
 
 format: setup
-	$(VENV)/bin/ruff check --fix src tests examples benchmarks
-	$(VENV)/bin/ruff format src tests examples benchmarks
+	$(VENV)/bin/ruff check --fix src tests examples
+	$(VENV)/bin/ruff format src tests examples
 
 test: setup published-client lint
 	$(PY) -m pytest $(PYTEST_ARGS)
-
-bench: setup
-	$(PY) -m benchmarks $(BENCH_ARGS)
-
-reliability: setup
-	$(PY) -m pytest tests/reliability -m reliability $(PYTEST_ARGS)
 
 clean:
 	rm -rf .tools $(VENV) $(PUBLISHED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache

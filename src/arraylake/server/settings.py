@@ -37,7 +37,7 @@ class ServerSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     creation_lease_seconds: float = Field(
-        default=600, gt=0, description="How long a repo may stay half-created before the service removes it."
+        default=300, gt=0, description="How long a repo may stay half-created before the service removes it."
     )
     cleanup_lease_seconds: float = Field(
         default=30,

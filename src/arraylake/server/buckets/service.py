@@ -144,6 +144,7 @@ async def create_bucket(
     _check_supported(new.auth_config)
     if new.platform == Platform.LOCAL:
         _check_local_path(codec, org, new.name, new.prefix)
+        codec.local_path(org.org_name, new.name).mkdir(parents=True, exist_ok=True)
     now = utcnow()
     bucket_id = str(uuid.uuid4())
     try:

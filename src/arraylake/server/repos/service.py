@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import icechunk
@@ -286,6 +286,39 @@ async def _check_prefix_free(
         )
 
 
+async def _check_name_free(conn: AsyncConnection, org: Membership, name: str, now: datetime) -> None:
+    """409 unless the name is free; a reservation whose creator vanished is released here and now."""
+    holder = (
+        await conn.execute(
+            select(repos.c.id, repos.c.lifecycle, repos.c.lease_expires_at, repos.c.cleanup_due_at).where(
+                repos.c.org_id == org.org_id, repos.c.live_name == name
+            )
+        )
+    ).one_or_none()
+    if holder is None:
+        return
+    full = f"{org.org_name}/{name}"
+    if holder.lifecycle == LIFECYCLE_CREATING:
+        if holder.lease_expires_at > now:
+            raise Conflict(
+                f"repo {full} is being created by another request; "
+                f"try again after {holder.lease_expires_at:%H:%M:%S} UTC"
+            )
+        # The creator never finished: release the name; the janitor removes whatever it wrote.
+        await conn.execute(
+            update(repos)
+            .where(repos.c.id == holder.id)
+            .values(lifecycle=LIFECYCLE_DELETING, live_name=None, cleanup_due_at=now, cleanup_started_at=None)
+        )
+        return
+    if holder.lifecycle == LIFECYCLE_GHOST:
+        raise Conflict(
+            f"repo {full} was deleted and can be restored until {holder.cleanup_due_at:%Y-%m-%d %H:%M} UTC; "
+            "restore it, or delete it with immediate=true to reuse the name"
+        )
+    raise Conflict(f"repo {full} already exists")
+
+
 async def _target_bucket(
     conn: AsyncConnection, codec: BucketCodec, org: Membership, nickname: str | None
 ) -> BucketResponse:
@@ -331,8 +364,9 @@ async def create_repo(
                 f"prefix {prefix!r} in bucket {bucket.name!r} already holds data; choose another prefix"
             )
     await _lock_org(conn, org.org_id)
-    await _check_prefix_free(conn, org, bucket, prefix)
     now = utcnow()
+    await _check_name_free(conn, org, body.name, now)
+    await _check_prefix_free(conn, org, bucket, prefix)
     values: dict[str, Any] = {
         "id": repo_id,
         "org_id": org.org_id,
