@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -90,10 +91,8 @@ class SeaweedFS:
 
     def create_bucket(self, name: str) -> str:
         client = self.s3()
-        try:
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
             client.create_bucket(Bucket=name)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
         return name
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
