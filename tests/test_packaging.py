@@ -1,0 +1,66 @@
+"""The client stands alone: it never imports the service, and works without the server's dependencies."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arraylake import AsyncClient, Client
+from arraylake.exceptions import FeatureUnavailableError
+
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "arraylake"
+SERVER_ONLY = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "obstore", "pydantic_settings", "cryptography"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_client_modules_never_import_the_server() -> None:
+    client_files = [p for p in PACKAGE.rglob("*.py") if "server" not in p.relative_to(PACKAGE).parts and p.name != "server.py"]
+    assert len(client_files) > 5
+    for path in client_files:
+        offending = {m for m in imported_modules(path) if m.startswith("arraylake.server") or m.split(".")[0] in SERVER_ONLY}
+        assert not offending, f"{path.relative_to(PACKAGE)} imports {offending}"
+
+
+def test_import_arraylake_without_server_dependencies() -> None:
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in SERVER_ONLY)
+    code = f"import sys; {blocked}; import arraylake; from arraylake import Client, AsyncClient; print(arraylake.__version__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    cli = subprocess.run([sys.executable, "-c", f"import sys; {blocked}; import arraylake.cli.main"], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda c: c.login(), "Browser login"),
+        (lambda c: c.logout(), "Browser login"),
+        (lambda c: c.get_api_client_id_from_token("org", "ema_x"), "Token lookup"),
+        (lambda c: c.get_permission_check("org", "p", "org/repo", "CAN_READ"), "Permission checks"),
+        (lambda c: c.get_services("org"), "Compute services"),
+        (lambda c: c.create_repo("org/repo", kind="v1"), "V1 repos"),
+    ],
+)
+def test_later_features_say_so(call, says: str) -> None:  # type: ignore[no-untyped-def]
+    client = Client("http://127.0.0.1:9", token="ema_not-used-because-nothing-is-sent")
+    with pytest.raises(FeatureUnavailableError, match=says):
+        call(client)
+
+
+async def test_later_features_say_so_async() -> None:
+    client = AsyncClient("http://127.0.0.1:9", token="ema_not-used-because-nothing-is-sent")
+    with pytest.raises(FeatureUnavailableError, match="Browser login"):
+        await client.login(browser=True)
