@@ -69,7 +69,7 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
     if not looks_like_token(token):
-        raise Unauthorized("malformed API token: Arraylake tokens start with 'ema_'")
+        raise Unauthorized("malformed API token: expected 'ema_' followed by 43 characters")
     return token
 
 
