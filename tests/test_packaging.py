@@ -13,7 +13,18 @@ from arraylake import AsyncClient, Client
 from arraylake.exceptions import FeatureUnavailableError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "arraylake"
-SERVER_ONLY = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "aiosqlite", "obstore", "pydantic_settings", "cryptography"]
+SERVER_ONLY = [
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "asyncpg",
+    "aiosqlite",
+    "obstore",
+    "pydantic_settings",
+    "cryptography",
+]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -27,19 +38,31 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_client_modules_never_import_the_server() -> None:
-    client_files = [p for p in PACKAGE.rglob("*.py") if "server" not in p.relative_to(PACKAGE).parts and p.name != "server.py"]
+    client_files = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if "server" not in p.relative_to(PACKAGE).parts and p.name != "server.py"
+    ]
     assert len(client_files) > 5
     for path in client_files:
-        offending = {m for m in imported_modules(path) if m.startswith("arraylake.server") or m.split(".")[0] in SERVER_ONLY}
+        offending = {
+            m
+            for m in imported_modules(path)
+            if m.startswith("arraylake.server") or m.split(".")[0] in SERVER_ONLY
+        }
         assert not offending, f"{path.relative_to(PACKAGE)} imports {offending}"
 
 
 def test_import_arraylake_without_server_dependencies() -> None:
     blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in SERVER_ONLY)
-    code = f"import sys; {blocked}; import arraylake; from arraylake import Client, AsyncClient; print(arraylake.__version__)"
+    code = f"import sys; {blocked}; import arraylake; from arraylake import Client, AsyncClient"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    cli = subprocess.run([sys.executable, "-c", f"import sys; {blocked}; import arraylake.cli.main"], capture_output=True, text=True)
+    cli = subprocess.run(
+        [sys.executable, "-c", f"import sys; {blocked}; import arraylake.cli.main"],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 0, cli.stderr
 
 

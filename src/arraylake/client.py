@@ -46,6 +46,7 @@ from arraylake.types import (
     Repo,
     RepoActions,
     RepoCreateBody,
+    RepoImportBody,
     RepoKind,
     RepoMetadata,
     RepoModel,
@@ -79,7 +80,7 @@ def parse_bucket_uri(uri: str, extra_config: Mapping[str, Any] | None) -> tuple[
     if platform is None:
         known = ", ".join(f"{s}://" for s in _URI_SCHEMES)
         raise ValueError(f"unsupported bucket URI scheme {parts.scheme!r} in {uri!r}; use one of {known}")
-    if parts.query or parts.fragment or parts.username or parts.password or parts.port:
+    if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
         raise ValueError(f"bucket URI {uri!r} must not carry credentials, a port, a query or a fragment")
     if not parts.netloc:
         raise ValueError(f"bucket URI {uri!r} names no bucket: expected {parts.scheme}://BUCKET[/PREFIX]")
@@ -327,6 +328,38 @@ class AsyncClient:
         except BaseException:
             await _abort_creation(self._transport, org, repo_name)
             raise
+
+    async def import_repo(
+        self,
+        name: str,
+        *,
+        bucket_config_nickname: str,
+        prefix: str,
+        description: str | None = None,
+        metadata: RepoMetadata | None = None,
+        config: RepoConfig = None,
+    ) -> IcechunkRepository:
+        """Register an Icechunk repository that already exists in a bucket, and open it.
+
+        Args:
+            name: Full name to give the repo, ``ORG/REPO``.
+            bucket_config_nickname: The bucket config of the bucket that holds it.
+            prefix: Its key prefix, under the bucket config's own prefix.
+            description, metadata: As in :meth:`create_repo`.
+            config: An ``icechunk.RepositoryConfig`` to open it with.
+        """
+        org, repo_name = parse_repo_name(name)
+        body = RepoImportBody(
+            name=repo_name,
+            bucket_nickname=bucket_config_nickname,
+            prefix=prefix,
+            description=description,
+            metadata=metadata,
+        )
+        await self._transport.request(
+            "POST", f"/orgs/{org}/repos/import", json_body=body.model_dump(mode="json", exclude_none=True)
+        )
+        return await self.get_repo(name, config=config)
 
     async def get_icechunk_storage(self, name: str, credentials_override: Any = None) -> icechunk.Storage:
         """The ``icechunk.Storage`` of a repo, to use Icechunk directly.
@@ -708,6 +741,28 @@ class Client:
                 virtual_container_nicknames=virtual_container_nicknames,
                 description=description,
                 metadata=metadata,
+            )
+        )
+
+    def import_repo(
+        self,
+        name: str,
+        *,
+        bucket_config_nickname: str,
+        prefix: str,
+        description: str | None = None,
+        metadata: RepoMetadata | None = None,
+        config: RepoConfig = None,
+    ) -> IcechunkRepository:
+        """Register an existing Icechunk repository and open it (see :meth:`AsyncClient.import_repo`)."""
+        return run_sync(
+            self.aclient.import_repo(
+                name,
+                bucket_config_nickname=bucket_config_nickname,
+                prefix=prefix,
+                description=description,
+                metadata=metadata,
+                config=config,
             )
         )
 

@@ -226,7 +226,7 @@ def container_credentials(bucket: BucketResponse, credentials: AnyCredentials | 
         return icechunk.s3_static_credentials(**kwargs)
     if bucket.platform == Platform.GS:
         if isinstance(credentials, GSCredentials):
-            return icechunk.gcs_static_credentials(bearer_token=credentials.access_token.get_secret_value())
+            return icechunk.gcs_credentials(bearer_token=credentials.access_token.get_secret_value())
         return icechunk.gcs_credentials(anonymous=True)
     raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
 

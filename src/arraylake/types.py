@@ -446,6 +446,28 @@ class RepoCreateBody(WireModel):
         return validate_metadata(value)
 
 
+class RepoImportBody(WireModel):
+    """Body of ``POST /orgs/{org}/repos/import``: register an Icechunk repository that already exists."""
+
+    name: str
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
+    bucket_nickname: str | None = None
+    kind: RepoKind = RepoKind.Icechunk
+    metadata: RepoMetadata | None = None
+    prefix: str
+
+    def as_create_body(self) -> RepoCreateBody:
+        return RepoCreateBody(
+            name=self.name,
+            description=self.description,
+            bucket_nickname=self.bucket_nickname,
+            kind=self.kind,
+            metadata=self.metadata,
+            prefix=self.prefix,
+            create_mode=CreateMode.IMPORT,
+        )
+
+
 class RepoModifyRequest(WireModel):
     """Body of ``PATCH /orgs/{org}/{repo}``: only the given keys change."""
 

@@ -23,7 +23,7 @@ from arraylake.server.errors import ServiceError
 from arraylake.server.identity.auth import TokenCache
 from arraylake.server.identity.router import router as identity_router
 from arraylake.server.logs import configure_logging, get_logger
-from arraylake.server.middleware import RequestContextMiddleware
+from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox, load_keys
@@ -110,6 +110,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            error = {
+                "loc": ["body"],
+                "msg": "JSON decode error: the body is not UTF-8",
+                "type": "json_invalid",
+            }
+            return _error(request, 422, [error])
         return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
     @app.exception_handler(sa_exc.OperationalError)
@@ -139,11 +146,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         # The hosted dialect sends JSON bodies without a Content-Type; auth is by bearer token, not
         # cookies, so the CSRF concern behind strict checking does not arise on the API.
         strict_content_type=False,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     _install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)  # added last: outermost
 
     @app.get("/", response_model=ServiceInfo, tags=["meta"])
     async def service_info() -> ServiceInfo:

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id on every request and response, and one log line per request.
+"""ASGI middleware: a request id on every request and response, one log line per request, and the
+request-size limit.
 
 Plain ASGI (not ``BaseHTTPMiddleware``) because it runs on every request.
 """
@@ -11,6 +12,8 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 from arraylake.server.logs import get_logger
 
@@ -60,3 +63,40 @@ class RequestContextMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 principal=state.get("principal_id"),
             )
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_body_bytes`` with 413 and a JSON ``detail``.
+
+    Declared sizes (``Content-Length``) are refused before the body is read; streamed bodies once they
+    exceed the limit. Runs inside :class:`RequestContextMiddleware`, so the answer carries the request id.
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        detail = f"the request body is larger than {limit} bytes"
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            request_id = scope.get("state", {}).get("request_id")
+            response = JSONResponse({"detail": detail, "request_id": request_id}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(status_code=413, detail=detail)
+            return message
+
+        await self.app(scope, limited_receive, send)

@@ -144,7 +144,6 @@ async def create_bucket(
     _check_supported(new.auth_config)
     if new.platform == Platform.LOCAL:
         _check_local_path(codec, org, new.name, new.prefix)
-        codec.local_path(org.org_name, new.name).mkdir(parents=True, exist_ok=True)
     now = utcnow()
     bucket_id = str(uuid.uuid4())
     try:
@@ -169,6 +168,8 @@ async def create_bucket(
         raise Conflict(
             f"a bucket config named {new.nickname!r} already exists in org {org.org_name}"
         ) from exc
+    if new.platform == Platform.LOCAL:
+        codec.local_path(org.org_name, new.name).mkdir(parents=True, exist_ok=True)
     return await get_bucket(conn, codec, org, bucket_id)
 
 

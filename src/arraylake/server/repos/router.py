@@ -23,6 +23,7 @@ from arraylake.types import (
     PaginatedRepos,
     Repo,
     RepoCreateBody,
+    RepoImportBody,
     RepoModifyRequest,
     RepoOperationStatusResponse,
     RepoOperationStatusUpdate,
@@ -79,6 +80,20 @@ async def create_repo(
     async with ctx.engine.begin() as conn:
         repo, _ = await service.create_repo(conn, codec(ctx), member, principal, body)
     faults.crash_point(ctx.settings, faults.CREATE_AFTER_RESERVE)
+    return repo
+
+
+@router.post("/orgs/{org}/repos/import", response_model=Repo, status_code=201)
+async def import_repo(
+    body: RepoImportBody,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Repo:
+    """Register an Icechunk repository that already exists in one of the org's buckets."""
+    member = authorize(principal, org, Action.CREATE_REPO)
+    async with ctx.engine.begin() as conn:
+        repo, _ = await service.create_repo(conn, codec(ctx), member, principal, body.as_create_body())
     return repo
 
 

@@ -338,18 +338,24 @@ async def _target_bucket(
 async def create_repo(
     conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, body: RepoCreateBody
 ) -> tuple[Repo, Row]:
-    """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`."""
+    """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`; in ``import`` mode
+    the Icechunk repository must already exist at the prefix."""
     if body.kind != RepoKind.Icechunk:
         raise InvalidInput(
             "only icechunk repos can be created; legacy V1 repos are not supported by this service"
         )
-    if body.create_mode == CreateMode.IMPORT:
-        raise InvalidInput("importing existing Icechunk repositories is not supported yet")
     bucket = await _target_bucket(conn, codec, org, body.bucket_nickname)
     repo_id = new_repo_id()
+    importing = body.create_mode == CreateMode.IMPORT
+    if importing and not body.prefix:
+        raise InvalidInput("importing a repo needs the prefix of the existing Icechunk repository")
     prefix = join_prefix(bucket.prefix, body.prefix or f"{repo_id}-{body.name}")
     if len(prefix) > MAX_REPO_PREFIX_LENGTH:
         raise InvalidInput(f"repo prefix is longer than {MAX_REPO_PREFIX_LENGTH} characters")
+    if importing and not await _icechunk_repo_exists(bucket, prefix):
+        raise InvalidInput(
+            f"no Icechunk repository at prefix {prefix!r} in bucket config {bucket.nickname!r}"
+        )
     creating = body.create_mode == CreateMode.CREATE
     if creating:
         if not is_writable_without_credentials(bucket) and credentials_from_bucket(bucket) is None:
