@@ -691,7 +691,7 @@ AUTHENTICATED_ROUTES = [
         ("Basic dXNlcjpwYXNzd29yZA==", "malformed Authorization header"),
         ("Token ema_0123456789abcdefghijklmnop", "malformed Authorization header"),
         ("ema_0123456789abcdefghijklmnop", "malformed Authorization header"),
-        ("Bearer not-a-token", "malformed API token"),
+        ("Bearer not-a-token", "malformed token: expected an API token"),
         ("Bearer ema_short", "malformed API token"),
         ("Bearer ema_" + "x" * 300, "malformed API token"),
         ("Bearer ema_" + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFG", "invalid API token"),

@@ -54,3 +54,44 @@ async def test_upgrade_matches_the_declared_schema(database_url: str) -> None:
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_upgrading_keeps_the_data(database_url: str) -> None:
+    """Each migration step keeps existing rows (SQLite must not rebuild tables and cascade deletes)."""
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    cfg = alembic_config()
+
+    def to(revision: str):  # type: ignore[no-untyped-def]
+        def run(connection: Any) -> None:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+
+        return run
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to("0001"))
+        async with engine.begin() as conn:
+            now = "2026-01-01 00:00:00+00:00"
+            await conn.execute(
+                text(f"insert into orgs (id, name, display_name, created) values ('o1', 'org1', '', '{now}')")
+            )
+            await conn.execute(
+                text(
+                    "insert into principals (id, kind, email, display_name, org_id, created) "
+                    f"values ('p1', 'api_client', 'a@example.com', 'a', 'o1', '{now}')"
+                )
+            )
+            await conn.execute(
+                text(
+                    f"insert into memberships (org_id, principal_id, role, created) values ('o1', 'p1', 'admin', '{now}')"
+                )
+            )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("select count(*) from memberships"))).scalar_one() == 1
+            assert (await conn.execute(text("select email from principals"))).scalar_one() == "a@example.com"
+    finally:
+        await engine.dispose()

@@ -578,6 +578,156 @@ class PermissionCheckResponse(WireModel):
     has_permission: bool
 
 
+# ------------------------------------------------------------------------------------------ access management
+
+
+class OrgRole(StrEnum):
+    """A principal's role in an org."""
+
+    ADMIN = "admin"
+    """Everything in the org: repos, bucket configs, members, API clients."""
+    REPO_WRITER = "repo_writer"
+    """Create repos; read and write every repo."""
+    REPO_READER = "repo_reader"
+    """Read every repo."""
+    MEMBER = "member"
+    """Only the repos granted to them."""
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    API_CLIENT = "api_client"
+
+
+class OrgCreateRequest(WireModel):
+    name: str
+    display_name: str | None = Field(default=None, max_length=256)
+    description: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_org_name(value)
+
+
+class OrgMember(WireModel):
+    principal_id: UUID
+    kind: PrincipalKind
+    email: str
+    name: str | None = None
+    role: OrgRole
+
+
+class MemberAddRequest(WireModel):
+    """Add a user (by email or id) or an API client of the org (by id) as a member."""
+
+    principal: str = Field(min_length=1, max_length=320, description="Email of a user, or a principal id")
+    role: OrgRole = OrgRole.MEMBER
+
+
+class MemberRoleUpdate(WireModel):
+    role: OrgRole
+
+
+class RepoGrant(WireModel):
+    principal_id: UUID
+    kind: PrincipalKind
+    email: str
+    actions: list[RepoActions]
+
+
+class RepoGrantRequest(WireModel):
+    principal: str = Field(min_length=1, max_length=320, description="Email of a user, or a principal id")
+    actions: list[RepoActions] = Field(min_length=1)
+
+
+class ApiTokenSummary(WireModel):
+    id: UUID
+    hint: str
+    name: str = ""
+    created: UtcDatetime
+    expires_at: UtcDatetime | None = None
+    last_used_at: UtcDatetime | None = None
+    revoked_at: UtcDatetime | None = None
+
+
+class ApiClientCreateRequest(WireModel):
+    name: str = Field(min_length=1, max_length=128)
+    role: OrgRole = OrgRole.REPO_READER
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class ApiClientInfo(WireModel):
+    id: UUID = Field(alias="_id")
+    name: str
+    email: str
+    role: OrgRole | None = None
+    created: UtcDatetime
+    disabled_at: UtcDatetime | None = None
+    tokens: list[ApiTokenSummary] = Field(default_factory=list)
+
+
+class ApiTokenCreateRequest(WireModel):
+    name: str = Field(default="", max_length=128)
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)
+
+
+class ApiTokenCreated(WireModel):
+    """A new API token: the only time it is shown in clear."""
+
+    id: UUID
+    client_id: UUID
+    token: WireSecret
+    expires_at: UtcDatetime | None = None
+
+
+class ApiClientCreated(WireModel):
+    client: ApiClientInfo
+    token: ApiTokenCreated
+
+
+class ApiClientResponse(WireModel):
+    """The API client a token belongs to (``/orgs/{org}/api-clients/authenticate``), in both the 0.15 and
+    1.7 shapes of the hosted dialect."""
+
+    id: UUID = Field(alias="_id")
+    client_id: UUID
+    email: str
+    created: UtcDatetime
+    expiration: UtcDatetime | None = None
+    last_used: UtcDatetime | None = None
+
+
+class OAuthConfig(WireModel):
+    """``GET /auth/config?target=client``: where to log in (hosted dialect plus full endpoint URLs)."""
+
+    domain: str
+    client_id: str
+    issuer: str | None = None
+    device_authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+
+
+class DeviceAuthorizationResponse(WireModel):
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
+class OAuthTokens(WireModel):
+    """Token endpoint answer, and the content of the client's token file."""
+
+    access_token: str
+    id_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 (a token type, not a token)
+
+
 class ServiceInfo(WireModel):
     """Body of ``GET /``: what the service is."""
 

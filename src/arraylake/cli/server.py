@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -89,7 +90,16 @@ def start(
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     import uvicorn
 
+    from arraylake.server.bootstrap import preflight
+    from arraylake.server.db.migrate import CatalogNotReady
+    from arraylake.server.identity.signing import SigningKeyMissing
     from arraylake.server.logs import configure_logging
+    from arraylake.server.sealing import SecretKeyMissing
+
+    try:
+        asyncio.run(preflight(settings))
+    except (CatalogNotReady, SecretKeyMissing, SigningKeyMissing) as exc:
+        fail(str(exc))
 
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
@@ -112,3 +122,61 @@ def migrate(data_dir: DataDir) -> None:
 
     asyncio.run(run_migrations(settings))
     console.print("Catalog schema is up to date.")
+
+
+user_app = typer.Typer(help="Manage the service's user accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            fail("no password on standard input")
+        return password
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("create")
+def user_create(
+    data_dir: DataDir,
+    email: Annotated[str, typer.Option("--email", help="The email the user signs in with.")],
+    first_name: Annotated[str | None, typer.Option("--first-name")] = None,
+    family_name: Annotated[str | None, typer.Option("--family-name")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Also make the user a member of this org.")] = None,
+    role: Annotated[
+        str, typer.Option("--role", help="Their role in --org: admin, repo_writer, repo_reader, member.")
+    ] = "admin",
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input instead of asking."),
+    ] = False,
+) -> None:
+    """Create a user account that signs in with a password (asked for, or read from stdin)."""
+    settings = _settings(data_dir)
+    from arraylake.server.bootstrap import create_user_account
+    from arraylake.server.errors import ServiceError
+    from arraylake.types import OrgRole
+
+    try:
+        org_role = OrgRole(role)
+    except ValueError:
+        fail(f"unknown role {role!r}; use one of: {', '.join(r.value for r in OrgRole)}")
+    password = _read_password(password_stdin)
+    try:
+        user_id = asyncio.run(
+            create_user_account(
+                settings,
+                email=email,
+                password=password,
+                first_name=first_name,
+                family_name=family_name,
+                org=org,
+                role=org_role,
+            )
+        )
+    except ServiceError as exc:
+        fail(str(exc.detail))
+    console.print(f"User {email} created ({user_id}).")
+    if org:
+        console.print(f"Member of org {org} as {org_role.value}.")

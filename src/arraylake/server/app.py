@@ -18,37 +18,26 @@ from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext
 from arraylake.server.db.engine import make_engine
-from arraylake.server.db.migrate import current_revision, head_revision
+from arraylake.server.db.migrate import check_schema
 from arraylake.server.errors import ServiceError
+from arraylake.server.identity.access_router import router as access_router
 from arraylake.server.identity.auth import TokenCache
+from arraylake.server.identity.oauth_errors import OAuthError
+from arraylake.server.identity.oauth_router import router as oauth_router
 from arraylake.server.identity.router import router as identity_router
+from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.logs import configure_logging, get_logger
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
+from arraylake.server.repos.grants_router import router as grants_router
 from arraylake.server.repos.router import router as repos_router
-from arraylake.server.sealing import SecretBox, load_keys
+from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
+from arraylake.server.web.router import router as web_router
 from arraylake.types import ServiceInfo
 
 API_VERSION = "1"
 log = get_logger("arraylake.server")
-
-
-class CatalogNotReady(RuntimeError):
-    """The catalog database is missing or at another schema revision."""
-
-
-async def _check_schema(ctx: AppContext) -> None:
-    current, head = await current_revision(ctx.engine), head_revision()
-    if current is None:
-        raise CatalogNotReady(
-            f"the catalog at {ctx.engine.url.render_as_string(hide_password=True)} is empty: "
-            "run `arraylake server init` first"
-        )
-    if current != head:
-        raise CatalogNotReady(
-            f"the catalog schema is at {current}, this service needs {head}: run `arraylake server migrate`"
-        )
 
 
 async def _janitor(cleaner: Cleaner, interval: float) -> None:
@@ -64,19 +53,20 @@ async def _janitor(cleaner: Cleaner, interval: float) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServerSettings = app.state.settings
     engine = make_engine(settings.resolved_database_url)
-    ctx = AppContext(
-        settings=settings,
-        engine=engine,
-        tokens=TokenCache(engine, settings.token_cache_seconds),
-        secrets=SecretBox(
-            load_keys(
-                settings.secret_key.get_secret_value() if settings.secret_key else None,
-                settings.secret_key_file,
-            )
-        ),
-    )
     try:
-        await _check_schema(ctx)
+        await check_schema(engine)
+        signer = TokenSigner.from_settings(settings)
+        ctx = AppContext(
+            settings=settings,
+            engine=engine,
+            tokens=TokenCache(engine, settings.token_cache_seconds, signer, settings.oauth_client_ids),
+            secrets=SecretBox.from_settings(settings),
+            signer=signer,
+        )
+    except BaseException:
+        await engine.dispose()
+        raise
+    try:
         app.state.ctx = ctx
         ctx.spawn(
             _janitor(Cleaner(engine, BucketCodec(settings, ctx.secrets)), settings.janitor_interval_seconds)
@@ -99,6 +89,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return _error(request, exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(OAuthError)
+    async def oauth_error(request: Request, exc: OAuthError) -> JSONResponse:
+        body = {"error": exc.error, "error_description": exc.description}
+        return JSONResponse(body, status_code=exc.status_code, headers={"cache-control": "no-store"})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -158,8 +153,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return ServiceInfo(arraylake_api_version=API_VERSION, version=__version__)
 
     app.include_router(identity_router)
-    # Bucket routes first: their paths would otherwise match the repo routes' /orgs/{org}/{repo}.
+    app.include_router(oauth_router)
+    app.include_router(web_router)
+    # Routes under /orgs/{org}/... that are not repos come first: /orgs/{org}/{repo} would match them.
+    app.include_router(access_router)
     app.include_router(buckets_router)
+    app.include_router(grants_router)
     app.include_router(repos_router)
     return app
 

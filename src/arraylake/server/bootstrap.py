@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from arraylake.server.buckets.service import BucketCodec, create_bucket, set_default_bucket
 from arraylake.server.db.engine import make_engine
-from arraylake.server.db.migrate import upgrade
+from arraylake.server.db.migrate import CatalogNotReady, check_schema, upgrade
+from arraylake.server.errors import NotFound
 from arraylake.server.identity.principals import Membership, Principal, PrincipalKind, Role
-from arraylake.server.identity.service import create_api_client, create_org, issue_token
-from arraylake.server.sealing import SecretBox, load_keys, write_key_file
+from arraylake.server.identity.service import (
+    add_membership,
+    create_api_client,
+    create_org,
+    create_user,
+    issue_token,
+    org_id_by_name,
+)
+from arraylake.server.identity.signing import TokenSigner, write_signing_key_file
+from arraylake.server.sealing import SecretBox, write_key_file
 from arraylake.server.settings import ServerSettings
 from arraylake.types import NewBucket, Platform
 
@@ -30,6 +41,28 @@ def prepare_data_dir(settings: ServerSettings) -> None:
     settings.storage_root.mkdir(parents=True, exist_ok=True)
     if settings.secret_key is None:
         write_key_file(settings.secret_key_file)
+    if settings.signing_key is None:
+        write_signing_key_file(settings.signing_key_file)
+
+
+async def preflight(settings: ServerSettings) -> None:
+    """Check what the service needs before it starts: an up-to-date catalog and its keys."""
+    if (
+        settings.is_sqlite
+        and settings.database_url is None
+        and not (settings.data_dir / "catalog.db").exists()
+    ):
+        raise CatalogNotReady(f"no catalog in {settings.data_dir}: run `arraylake server init` first")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        await check_schema(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise CatalogNotReady(f"cannot reach the catalog database at {where}: {type(exc).__name__}") from exc
+    finally:
+        await engine.dispose()
+    SecretBox.from_settings(settings)
+    TokenSigner.from_settings(settings)
 
 
 async def migrate(settings: ServerSettings) -> None:
@@ -45,11 +78,7 @@ async def migrate(settings: ServerSettings) -> None:
 async def init_org(settings: ServerSettings, org: str, *, local_bucket: bool, admin_email: str) -> InitResult:
     """Create the catalog if needed, then the org, its admin API client and token, and its local bucket."""
     await migrate(settings)
-    secrets = SecretBox(
-        load_keys(
-            settings.secret_key.get_secret_value() if settings.secret_key else None, settings.secret_key_file
-        )
-    )
+    secrets = SecretBox.from_settings(settings)
     engine = make_engine(settings.resolved_database_url)
     try:
         async with engine.begin() as conn:
@@ -75,7 +104,35 @@ async def init_org(settings: ServerSettings, org: str, *, local_bucket: bool, ad
                 )
                 await set_default_bucket(conn, member, str(bucket.id))
                 path = str(codec.local_path(org, LOCAL_BUCKET_NICKNAME))
-            token = await issue_token(conn, admin_id, name="created by server init")
+            _, token = await issue_token(conn, admin_id, name="created by server init")
     finally:
         await engine.dispose()
     return InitResult(org=org, admin_id=admin_id, token=token, local_bucket_path=path)
+
+
+async def create_user_account(
+    settings: ServerSettings,
+    *,
+    email: str,
+    password: str,
+    first_name: str | None,
+    family_name: str | None,
+    org: str | None,
+    role: Role,
+) -> str:
+    """Create a user who signs in with a password; optionally make them a member of an org."""
+    await migrate(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        async with engine.begin() as conn:
+            user_id = await create_user(
+                conn, email=email, password=password, first_name=first_name, family_name=family_name
+            )
+            if org is not None:
+                org_id = await org_id_by_name(conn, org)
+                if org_id is None:
+                    raise NotFound(f"org {org} not found")
+                await add_membership(conn, org_id, user_id, role)
+    finally:
+        await engine.dispose()
+    return user_id

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
+from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 
@@ -22,6 +23,7 @@ class AppContext:
     engine: AsyncEngine
     tokens: TokenCache
     secrets: SecretBox
+    signer: TokenSigner
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

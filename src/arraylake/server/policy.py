@@ -1,7 +1,10 @@
 """The access policy: the only place that decides who may do what.
 
-Outside an org, a principal sees nothing of it: every request about the org answers 404, as if it did not
-exist. Inside, a principal without the right gets 403.
+* Org roles give org-wide rights: ``admin`` everything; ``repo_writer`` creates, reads and writes every
+  repo; ``repo_reader`` reads every repo; ``member`` only what is granted to them.
+* Repo grants give ``RepoActions`` on one repo to any principal, member of the org or not.
+* Outside an org (no membership, no grant there), a principal sees nothing of it: 404, as if it did not
+  exist. Inside, without the right: 403.
 """
 
 from __future__ import annotations
@@ -9,34 +12,67 @@ from __future__ import annotations
 from enum import StrEnum
 
 from arraylake.server.errors import Forbidden, NotFound
-from arraylake.server.identity.principals import Membership, Principal, Role
+from arraylake.server.identity.principals import Membership, OrgScope, Principal, Role
+from arraylake.types import OrgActions, RepoActions
 
 
 class Action(StrEnum):
+    """Org-level actions of the service's endpoints."""
+
     VIEW_ORG = "view the org"
-    LIST_REPOS = "list repos"
-    READ_REPO = "read repos"
-    WRITE_REPO = "write to repos"
+    LIST_REPOS = "list all repos"
     CREATE_REPO = "create repos"
-    MANAGE_REPO = "change repo settings"
-    DELETE_REPO = "delete repos"
     READ_BUCKETS = "read bucket configs"
     MANAGE_BUCKETS = "manage bucket configs"
-    MANAGE_MEMBERS = "manage members"
+    MANAGE_MEMBERS = "manage members and API clients"
 
 
-_READER = frozenset({Action.VIEW_ORG, Action.LIST_REPOS, Action.READ_REPO, Action.READ_BUCKETS})
-_WRITER = _READER | {Action.WRITE_REPO, Action.CREATE_REPO}
+_READER = frozenset({Action.VIEW_ORG, Action.LIST_REPOS, Action.READ_BUCKETS})
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.REPO_WRITER: _WRITER,
+    Role.REPO_WRITER: _READER | {Action.CREATE_REPO},
     Role.REPO_READER: _READER,
     Role.MEMBER: frozenset({Action.VIEW_ORG}),
+}
+
+_READ = {RepoActions.CAN_READ, RepoActions.CAN_READ_WITH_FLUX}
+ROLE_REPO_ACTIONS: dict[Role, frozenset[RepoActions]] = {
+    Role.ADMIN: frozenset(RepoActions),
+    Role.REPO_WRITER: frozenset(_READ | {RepoActions.CAN_WRITE, RepoActions.CAN_SYNC}),
+    Role.REPO_READER: frozenset(_READ),
+    Role.MEMBER: frozenset(),
+}
+
+# A granted action brings the ones it cannot do without.
+IMPLIED: dict[RepoActions, frozenset[RepoActions]] = {
+    RepoActions.CAN_WRITE: frozenset({RepoActions.CAN_READ}),
+    RepoActions.CAN_MANAGE_USERS: frozenset({RepoActions.CAN_READ}),
+    RepoActions.CAN_SYNC: frozenset({RepoActions.CAN_READ}),
+    RepoActions.CAN_READ_WITH_FLUX: frozenset({RepoActions.CAN_READ}),
+}
+
+_DOING = {
+    RepoActions.CAN_READ: "read",
+    RepoActions.CAN_WRITE: "write to",
+    RepoActions.CAN_MANAGE_USERS: "manage access to or delete",
+    RepoActions.CAN_READ_WITH_FLUX: "serve",
+    RepoActions.CAN_SYNC: "sync",
+}
+
+ORG_ACTION_ROLES: dict[OrgActions, frozenset[Role]] = {
+    OrgActions.CAN_MANAGE_USERS: frozenset({Role.ADMIN}),
+    OrgActions.CAN_WRITE_REPOS: frozenset({Role.ADMIN, Role.REPO_WRITER}),
+    OrgActions.CAN_READ_REPOS: frozenset({Role.ADMIN, Role.REPO_WRITER, Role.REPO_READER}),
+    OrgActions.CAN_READ_REPOS_WITH_FLUX: frozenset({Role.ADMIN, Role.REPO_WRITER, Role.REPO_READER}),
 }
 
 
 def org_not_found(org: str) -> NotFound:
     return NotFound(f"org {org} not found")
+
+
+def repo_not_found(org: str, repo: str) -> NotFound:
+    return NotFound(f"repo {org}/{repo} not found")
 
 
 def membership(principal: Principal, org: str) -> Membership:
@@ -47,14 +83,78 @@ def membership(principal: Principal, org: str) -> Membership:
     return found
 
 
+def authorize(principal: Principal, org: str, action: Action) -> Membership:
+    """The principal's membership in ``org`` if it may perform ``action`` there; else 404 or 403."""
+    found = membership(principal, org)
+    if action not in ROLE_ACTIONS[found.role]:
+        raise Forbidden(f"your role in org {org} ({found.role.value}) does not allow you to {action.value}")
+    return found
+
+
 def allows(principal: Principal, org: str, action: Action) -> bool:
     found = principal.memberships.get(org)
     return found is not None and action in ROLE_ACTIONS[found.role]
 
 
-def authorize(principal: Principal, org: str, action: Action) -> Membership:
-    """Return the principal's membership in ``org`` if it may perform ``action`` there; else 404 or 403."""
-    found = membership(principal, org)
-    if action not in ROLE_ACTIONS[found.role]:
-        raise Forbidden(f"your role in org {org} ({found.role.value}) does not allow you to {action.value}")
-    return found
+def repo_actions(principal: Principal, org: str, repo: str) -> frozenset[RepoActions]:
+    """Everything the principal may do on ``org/repo``, from its org role and its grants."""
+    actions: set[RepoActions] = set()
+    found = principal.memberships.get(org)
+    if found is not None:
+        actions |= ROLE_REPO_ACTIONS[found.role]
+    grant = principal.grants.get((org, repo))
+    if grant is not None:
+        for action in grant.actions:
+            actions |= {action} | IMPLIED.get(action, frozenset())
+    return frozenset(actions)
+
+
+def _org_scope(principal: Principal, org: str) -> OrgScope | None:
+    found = principal.memberships.get(org)
+    if found is not None:
+        return found
+    for (grant_org, _repo), grant in principal.grants.items():
+        if grant_org == org:
+            return OrgScope(grant.org_id, org)
+    return None
+
+
+def authorize_repo(principal: Principal, org: str, repo: str, action: RepoActions) -> OrgScope:
+    """The org of ``org/repo`` if the principal may perform ``action`` on it; else 404 or 403.
+
+    404 also for repos of its org that a principal without a role there cannot read: it may not learn
+    which repos exist. The repo itself may still not exist; the caller answers 404 for that.
+    """
+    scope = _org_scope(principal, org)
+    if scope is None:
+        raise org_not_found(org)
+    granted = repo_actions(principal, org, repo)
+    if action in granted:
+        return scope
+    if not granted and org not in principal.memberships:
+        raise repo_not_found(org, repo)
+    raise Forbidden(f"you may not {_DOING[action]} repo {org}/{repo}")
+
+
+def visible_repos(principal: Principal, org: str) -> tuple[OrgScope, set[str] | None]:
+    """The org, and the names of the repos the principal may see there (``None``: all of them)."""
+    scope = _org_scope(principal, org)
+    if scope is None:
+        raise org_not_found(org)
+    if allows(principal, org, Action.LIST_REPOS):
+        return scope, None
+    return scope, {repo for (grant_org, repo) in principal.grants if grant_org == org}
+
+
+def may_manage_repo_access(principal: Principal, org: str, repo: str) -> OrgScope:
+    """Org admins and holders of ``CAN_MANAGE_USERS`` on the repo may change who can reach it."""
+    return authorize_repo(principal, org, repo, RepoActions.CAN_MANAGE_USERS)
+
+
+def has_org_action(principal: Principal, org: str, action: OrgActions) -> bool:
+    found = principal.memberships.get(org)
+    return found is not None and found.role in ORG_ACTION_ROLES[action]
+
+
+def may_see_bucket_secrets(principal: Principal, org: str) -> bool:
+    return allows(principal, org, Action.MANAGE_BUCKETS)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from arraylake.server.settings import ServerSettings
+
 SEALED_PREFIX = "sealed:v1:"
 
 
@@ -25,6 +27,11 @@ class SecretBox:
         if not keys:
             raise SecretKeyMissing("no secret key configured")
         self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys])
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> SecretBox:
+        configured = settings.secret_key.get_secret_value() if settings.secret_key else None
+        return cls(load_keys(configured, settings.secret_key_file))
 
     def seal(self, secret: str) -> str:
         return SEALED_PREFIX + self._fernet.encrypt(secret.encode()).decode()

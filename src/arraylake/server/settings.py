@@ -58,6 +58,36 @@ class ServerSettings(BaseSettings):
         description="Fernet key(s), comma-separated, newest first, that seal stored bucket secrets; "
         "default: read from DATA_DIR/secret.key (written by `arraylake server init`).",
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        description="PEM of the EC P-256 key that signs login tokens; default: DATA_DIR/signing-key.pem.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The service's external base URL (behind a proxy); default: the URL of each request.",
+    )
+    oauth_client_ids: list[str] = Field(
+        default=["arraylake-python"], description="OAuth clients allowed to use the device flow."
+    )
+    id_token_seconds: int = Field(default=3600, ge=1, description="Lifetime of a login's id token.")
+    login_session_days: float = Field(default=30, gt=0, description="How long a login lasts without use.")
+    device_code_seconds: int = Field(
+        default=600, ge=10, description="How long a device code can be approved."
+    )
+    device_poll_seconds: int = Field(default=5, ge=1, description="Polling interval asked of device clients.")
+    web_session_seconds: int = Field(
+        default=12 * 3600, ge=60, description="How long a browser sign-in lasts."
+    )
+    login_failures_allowed: int = Field(default=3, ge=1, description="Failed sign-ins before slowing down.")
+    login_backoff_max_seconds: int = Field(default=300, ge=1)
+    allow_org_creation: bool = Field(default=True, description="Whether users may create orgs.")
+    oidc_issuer: str | None = Field(
+        default=None, description="External OpenID Connect provider (issuer URL)."
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_display_name: str = "single sign-on"
+    oidc_create_users: bool = Field(default=True, description="Create a user on first sign-in through OIDC.")
     fault_injection: str | None = Field(
         default=None, description="Testing only: the name of a point at which the process exits abruptly."
     )
@@ -71,6 +101,14 @@ class ServerSettings(BaseSettings):
     @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "secret.key"
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.data_dir / "signing-key.pem"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def storage_root(self) -> Path:

@@ -10,7 +10,7 @@ from arraylake.server.buckets import service
 from arraylake.server.context import AppContext, app_context, current_principal
 from arraylake.server.identity.principals import Principal
 from arraylake.server.paths import org_name
-from arraylake.server.policy import Action, authorize
+from arraylake.server.policy import Action, authorize, may_see_bucket_secrets, visible_repos
 from arraylake.server.repos.service import repos_in_bucket
 from arraylake.types import BucketModifyRequest, BucketResponse, NewBucket, Repo
 
@@ -43,8 +43,9 @@ async def list_buckets(
 ) -> list[BucketResponse]:
     """The org's bucket configs, by nickname."""
     member = authorize(principal, org, Action.READ_BUCKETS)
+    reveal = may_see_bucket_secrets(principal, org)
     async with ctx.engine.connect() as conn:
-        return await service.list_buckets(conn, codec(ctx), member, nickname=nickname)
+        return await service.list_buckets(conn, codec(ctx), member, nickname=nickname, reveal_secrets=reveal)
 
 
 @router.get("/orgs/{org}/buckets/{bucket_id}", response_model=BucketResponse)
@@ -55,8 +56,9 @@ async def get_bucket(
     ctx: AppContext = Depends(app_context),
 ) -> BucketResponse:
     member = authorize(principal, org, Action.READ_BUCKETS)
+    reveal = may_see_bucket_secrets(principal, org)
     async with ctx.engine.connect() as conn:
-        return await service.get_bucket(conn, codec(ctx), member, str(bucket_id))
+        return await service.get_bucket(conn, codec(ctx), member, str(bucket_id), reveal_secrets=reveal)
 
 
 @router.patch("/orgs/{org}/buckets/{bucket_id}", response_model=BucketResponse)
@@ -109,6 +111,7 @@ async def list_bucket_repos(
     ctx: AppContext = Depends(app_context),
 ) -> list[Repo]:
     """The repos that keep their data in this bucket config."""
-    member = authorize(principal, org, Action.LIST_REPOS)
+    member = authorize(principal, org, Action.READ_BUCKETS)
+    _, names = visible_repos(principal, org)
     async with ctx.engine.connect() as conn:
-        return await repos_in_bucket(conn, codec(ctx), member, str(bucket_id))
+        return await repos_in_bucket(conn, codec(ctx), member, str(bucket_id), only_names=names)

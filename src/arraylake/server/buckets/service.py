@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, orgs, repos
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
-from arraylake.server.identity.principals import Membership, Principal
+from arraylake.server.identity.principals import Membership, OrgScope, Principal
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.types import (
@@ -37,6 +37,7 @@ SECRET_FIELDS = frozenset(
     {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key"}
 )
 _auth_adapter: TypeAdapter[Any] = TypeAdapter(AuthConfig)
+MASKED = "********"  # what principals who may not see a secret get in its place
 
 
 class BucketCodec:
@@ -54,11 +55,17 @@ class BucketCodec:
         data = auth.model_dump(mode="json")
         return {k: self.secrets.seal(v) if k in SECRET_FIELDS and v else v for k, v in data.items()}
 
-    def open_auth(self, stored: dict[str, Any]) -> Any:
-        data = {k: self.secrets.open(v) if k in SECRET_FIELDS and v else v for k, v in stored.items()}
-        return _auth_adapter.validate_python(data)
+    def open_auth(self, stored: dict[str, Any], *, reveal: bool = True) -> Any:
+        def value(key: str, item: Any) -> Any:
+            if key not in SECRET_FIELDS or not item:
+                return item
+            return self.secrets.open(item) if reveal else MASKED
 
-    def to_wire(self, row: Row, *, default_bucket_id: str | None, org_name: str) -> BucketResponse:
+        return _auth_adapter.validate_python({k: value(k, v) for k, v in stored.items()})
+
+    def to_wire(
+        self, row: Row, *, default_bucket_id: str | None, org_name: str, reveal_secrets: bool = True
+    ) -> BucketResponse:
         extra = dict(row.extra_config)
         if row.platform == Platform.LOCAL:
             extra[LOCAL_PATH_KEY] = str(self.local_path(org_name, row.name))
@@ -73,7 +80,7 @@ class BucketCodec:
             updated=row.updated,
             created_by=row.created_by,
             is_default=row.id == default_bucket_id,
-            auth_config=self.open_auth(row.auth_config),
+            auth_config=self.open_auth(row.auth_config, reveal=reveal_secrets),
         )
 
 
@@ -92,17 +99,25 @@ async def default_bucket_id(conn: AsyncConnection, org_id: str) -> str | None:
 
 
 async def list_buckets(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, *, nickname: str | None = None
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    org: Membership,
+    *,
+    nickname: str | None = None,
+    reveal_secrets: bool = False,
 ) -> list[BucketResponse]:
     query = select(buckets).where(buckets.c.org_id == org.org_id).order_by(buckets.c.nickname)
     if nickname is not None:
         query = query.where(buckets.c.nickname == nickname.strip())
     rows = (await conn.execute(query)).all()
     default_id = await default_bucket_id(conn, org.org_id)
-    return [codec.to_wire(r, default_bucket_id=default_id, org_name=org.org_name) for r in rows]
+    return [
+        codec.to_wire(r, default_bucket_id=default_id, org_name=org.org_name, reveal_secrets=reveal_secrets)
+        for r in rows
+    ]
 
 
-async def bucket_row(conn: AsyncConnection, org: Membership, bucket_id: str) -> Row:
+async def bucket_row(conn: AsyncConnection, org: OrgScope, bucket_id: str) -> Row:
     row = (
         await conn.execute(select(buckets).where(buckets.c.org_id == org.org_id, buckets.c.id == bucket_id))
     ).one_or_none()
@@ -111,7 +126,7 @@ async def bucket_row(conn: AsyncConnection, org: Membership, bucket_id: str) -> 
     return row
 
 
-async def bucket_row_by_nickname(conn: AsyncConnection, org: Membership, nickname: str) -> Row:
+async def bucket_row_by_nickname(conn: AsyncConnection, org: OrgScope, nickname: str) -> Row:
     row = (
         await conn.execute(
             select(buckets).where(buckets.c.org_id == org.org_id, buckets.c.nickname == nickname.strip())
@@ -123,11 +138,12 @@ async def bucket_row_by_nickname(conn: AsyncConnection, org: Membership, nicknam
 
 
 async def get_bucket(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str
+    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str, *, reveal_secrets: bool = True
 ) -> BucketResponse:
     row = await bucket_row(conn, org, bucket_id)
+    default_id = await default_bucket_id(conn, org.org_id)
     return codec.to_wire(
-        row, default_bucket_id=await default_bucket_id(conn, org.org_id), org_name=org.org_name
+        row, default_bucket_id=default_id, org_name=org.org_name, reveal_secrets=reveal_secrets
     )
 
 

@@ -41,3 +41,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(run)
+
+
+class CatalogNotReady(RuntimeError):
+    """The catalog database is missing or at another schema revision."""
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise :class:`CatalogNotReady` unless the catalog is at this code's schema revision."""
+    current, head = await current_revision(engine), head_revision()
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None:
+        raise CatalogNotReady(f"the catalog at {where} is empty: run `arraylake server init` first")
+    if current != head:
+        raise CatalogNotReady(
+            f"the catalog schema is at {current}, this service needs {head}: run `arraylake server migrate`"
+        )

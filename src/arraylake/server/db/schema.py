@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -78,7 +79,15 @@ principals = Table(
     Column("org_id", String(UUID_LEN), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=True),
     Column("created", UtcDateTime, nullable=False),
     Column("disabled_at", UtcDateTime, nullable=True),
+    # Users only: the lower-cased email they sign in with, their argon2 password hash, and the
+    # "issuer|subject" of an external OpenID Connect account linked to them.
+    Column("login_email", String(320), nullable=True),
+    Column("password_hash", String(256), nullable=True),
+    Column("external_subject", String(512), nullable=True),
     Index(None, "org_id"),
+    # Unique indexes rather than constraints: SQLite adds them without rebuilding the table.
+    Index(None, "login_email", unique=True),
+    Index(None, "external_subject", unique=True),
 )
 
 memberships = Table(
@@ -181,4 +190,69 @@ repo_metadata = Table(
     Column("key", String(128), primary_key=True),
     Column("value_hash", String(40), primary_key=True),
     Index(None, "key", "value_hash"),
+)
+
+# Per-repo grants of RepoActions, to any principal (member of the repo's org or not).
+repo_grants = Table(
+    "repo_grants",
+    metadata,
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "principal_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("action", String(32), primary_key=True),
+    Column("created", UtcDateTime, nullable=False),
+    Column("created_by", String(UUID_LEN), nullable=True),
+    Index(None, "principal_id"),
+)
+
+# A signed-in client (device flow): its tokens carry the session id, so revoking the session ends them all.
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("principal_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index(None, "principal_id"),
+)
+
+# Refresh tokens rotate on every use; presenting a used one again revokes its whole session.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "session_id", String(UUID_LEN), ForeignKey("login_sessions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("created", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index(None, "session_id"),
+)
+
+# RFC 8628 device authorization requests.
+device_codes = Table(
+    "device_codes",
+    metadata,
+    Column("device_code_hash", String(64), primary_key=True),
+    Column("user_code", String(16), nullable=False, unique=True),
+    Column("client_id", String(64), nullable=False),
+    Column("scope", String(256), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("interval", Integer, nullable=False),
+    Column("last_polled_at", UtcDateTime, nullable=True),
+    Column("status", String(16), nullable=False),  # pending, approved, denied, consumed
+    Column("principal_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="CASCADE"), nullable=True),
+)
+
+# Failed sign-ins, per email and per client address, to slow down guessing.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime, nullable=False),
 )

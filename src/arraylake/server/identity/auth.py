@@ -1,11 +1,14 @@
-"""Authenticating requests: bearer token -> principal, with a short-lived in-process cache.
+"""Authenticating requests: a bearer token -> the principal behind it, with a short-lived cache.
 
-The cache keeps token lookups off the database on the hot path. A revoked token stops working within
-``token_cache_seconds`` in every process (immediately in the process that revoked it).
+Two kinds of bearer token are accepted: API tokens (``ema_...``, of API clients) and the id (or access)
+tokens of a login (JWTs signed by this service, tied to a login session). The cache keeps lookups off the
+database on the hot path: a revoked token or ended login stops working within ``token_cache_seconds`` in
+every process, at once in the process that revoked it.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -13,11 +16,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.errors import Unauthorized
+from arraylake.server.identity import sessions
 from arraylake.server.identity.principals import Principal
-from arraylake.server.identity.service import principal_for_token_hash, touch_token
-from arraylake.server.identity.tokens import hash_token, looks_like_token
+from arraylake.server.identity.service import principal_by_id, principal_for_token_hash, touch_token
+from arraylake.server.identity.signing import TokenSigner
+from arraylake.server.identity.tokens import TOKEN_PREFIX, hash_token, looks_like_token
 
 LAST_USED_RESOLUTION_SECONDS = 60.0
+_JWT = re.compile(r"ey[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 
 
 @dataclass
@@ -27,11 +33,20 @@ class _Entry:
 
 
 class TokenCache:
-    """Resolves tokens to principals, remembering each answer for ``ttl`` seconds."""
+    """Resolves bearer tokens to principals, remembering each answer for ``ttl`` seconds."""
 
-    def __init__(self, engine: AsyncEngine, ttl: float, max_entries: int = 10_000):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        ttl: float,
+        signer: TokenSigner,
+        client_ids: list[str],
+        max_entries: int = 10_000,
+    ):
         self._engine = engine
         self._ttl = ttl
+        self._signer = signer
+        self._client_ids = client_ids
         self._max_entries = max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._touched: dict[str, float] = {}
@@ -42,40 +57,61 @@ class TokenCache:
         entry = self._entries.get(key)
         if entry is not None and entry.fresh_until > now:
             return entry.principal
-        async with self._engine.begin() as conn:
-            principal = await principal_for_token_hash(conn, key)
-            if principal is not None and principal.token_id is not None:
-                last = self._touched.get(principal.token_id, 0.0)
-                if now - last > LAST_USED_RESOLUTION_SECONDS:
-                    await touch_token(conn, principal.token_id)
-                    self._touched[principal.token_id] = now
+        if token.startswith(TOKEN_PREFIX):
+            principal = await self._api_client(key, now)
+        else:
+            principal = await self._login(token)
         self._entries[key] = _Entry(principal, now + self._ttl)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
         return principal
 
+    async def _api_client(self, token_hash: str, now: float) -> Principal | None:
+        async with self._engine.begin() as conn:
+            principal = await principal_for_token_hash(conn, token_hash)
+            token_id = principal.token_id if principal is not None else None
+            if token_id is not None and now - self._touched.get(token_id, 0.0) > LAST_USED_RESOLUTION_SECONDS:
+                await touch_token(conn, token_id)
+                self._touched[token_id] = now
+        return principal
+
+    async def _login(self, token: str) -> Principal | None:
+        claims = self._signer.verify(token, audience=self._client_ids, use=("id", "access"))
+        if claims is None or not isinstance(claims.get("sid"), str):
+            return None
+        async with self._engine.connect() as conn:
+            if not await sessions.is_active(conn, claims["sid"]):
+                return None
+            return await principal_by_id(conn, str(claims["sub"]), session_id=claims["sid"])
+
     def invalidate(self) -> None:
-        """Forget every cached answer (after a change to tokens, memberships or orgs)."""
+        """Forget every cached answer (after a change to tokens, memberships, grants or orgs)."""
         self._entries.clear()
 
 
 def bearer_token(authorization: str | None) -> str:
     """The token of an ``Authorization: Bearer`` header, or 401 with a message that says what is wrong."""
     if not authorization:
-        raise Unauthorized("missing API token: send the header 'Authorization: Bearer ema_...'")
+        raise Unauthorized("missing API token or login: send 'Authorization: Bearer <token>'")
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("malformed Authorization header: expected 'Bearer <token>'")
-    if not looks_like_token(token):
-        raise Unauthorized("malformed API token: expected 'ema_' followed by 43 characters")
+    if token.startswith(TOKEN_PREFIX):
+        if not looks_like_token(token):
+            raise Unauthorized("malformed API token: expected 'ema_' followed by 43 characters")
+    elif not _JWT.fullmatch(token):
+        raise Unauthorized("malformed token: expected an API token (ema_...) or a login token")
     return token
 
 
 async def authenticate(cache: TokenCache, authorization: str | None) -> Principal:
     """The principal behind the request's bearer token; 401 when there is none or it is not valid."""
-    principal = await cache.principal(bearer_token(authorization))
+    token = bearer_token(authorization)
+    principal = await cache.principal(token)
     if principal is None:
-        raise Unauthorized("invalid API token: it is unknown, expired or revoked")
+        if token.startswith(TOKEN_PREFIX):
+            raise Unauthorized("invalid API token: it is unknown, expired or revoked")
+        raise Unauthorized("invalid or expired login: log in again")
     return principal

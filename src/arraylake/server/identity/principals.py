@@ -1,29 +1,36 @@
-"""Who is asking: a principal and its org memberships, as the access policy sees them."""
+"""Who is asking: a principal with its org memberships and repo grants, as the access policy sees them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
+from arraylake.types import OrgRole as Role
+from arraylake.types import PrincipalKind, RepoActions
 
-class PrincipalKind(StrEnum):
-    USER = "user"
-    API_CLIENT = "api_client"
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    REPO_WRITER = "repo_writer"
-    REPO_READER = "repo_reader"
-    MEMBER = "member"
+__all__ = ["Grant", "Membership", "OrgScope", "Principal", "PrincipalKind", "Role"]
 
 
 @dataclass(frozen=True)
-class Membership:
+class OrgScope:
+    """An org a request is about."""
+
     org_id: str
     org_name: str
+
+
+@dataclass(frozen=True)
+class Membership(OrgScope):
     role: Role
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Actions granted to a principal on one repo."""
+
+    org_id: str
+    repo_id: str
+    actions: frozenset[RepoActions]
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,11 @@ class Principal:
     family_name: str | None = None
     token_id: str | None = None
     token_expires_at: datetime | None = None
+    session_id: str | None = None
     memberships: dict[str, Membership] = field(default_factory=dict)
     """By org name."""
+    grants: dict[tuple[str, str], Grant] = field(default_factory=dict)
+    """By (org name, repo name)."""
 
     @property
     def author_name(self) -> str | None:

@@ -1,23 +1,226 @@
-"""Creating orgs, API clients and tokens; resolving a token to its principal."""
+"""Principals: loading them with their memberships and grants, creating users, orgs, API clients, tokens."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
+from typing import Any
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.names import validate_org_name
-from arraylake.server.db.schema import api_tokens, memberships, orgs, principals
-from arraylake.server.errors import Conflict
-from arraylake.server.identity.principals import Membership, Principal, PrincipalKind, Role
+from arraylake.server.db.schema import (
+    LIFECYCLE_ACTIVE,
+    api_tokens,
+    memberships,
+    orgs,
+    principals,
+    repo_grants,
+    repos,
+)
+from arraylake.server.errors import Conflict, InvalidInput
+from arraylake.server.identity import passwords
+from arraylake.server.identity.principals import Grant, Membership, Principal, PrincipalKind, Role
 from arraylake.server.identity.tokens import hash_token, new_token, token_hint
-from arraylake.types import utcnow
+from arraylake.types import RepoActions, utcnow
+
+_email: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
-async def create_org(conn: AsyncConnection, name: str, *, created_by: str | None = None) -> str:
+def valid_email(email: str) -> str:
+    try:
+        return _email.validate_python(email.strip())
+    except ValidationError as exc:
+        raise InvalidInput(f"{email!r} is not a valid email address") from exc
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+_PRINCIPAL_COLUMNS = (
+    principals.c.id,
+    principals.c.kind,
+    principals.c.email,
+    principals.c.display_name,
+    principals.c.first_name,
+    principals.c.family_name,
+    principals.c.disabled_at,
+)
+
+
+async def _with_access(conn: AsyncConnection, row: Row, **extra: Any) -> Principal:
+    member_rows = await conn.execute(
+        select(memberships.c.org_id, memberships.c.role, orgs.c.name)
+        .join(orgs, orgs.c.id == memberships.c.org_id)
+        .where(memberships.c.principal_id == row.id)
+    )
+    grant_rows = await conn.execute(
+        select(repo_grants.c.action, repos.c.id, repos.c.name, repos.c.org_id, orgs.c.name.label("org_name"))
+        .join(repos, repos.c.id == repo_grants.c.repo_id)
+        .join(orgs, orgs.c.id == repos.c.org_id)
+        .where(repo_grants.c.principal_id == row.id, repos.c.lifecycle == LIFECYCLE_ACTIVE)
+    )
+    actions: dict[tuple[str, str], tuple[str, str, set[RepoActions]]] = {}
+    for g in grant_rows:
+        actions.setdefault((g.org_name, g.name), (g.org_id, g.id, set()))[2].add(RepoActions(g.action))
+    return Principal(
+        id=row.id,
+        kind=PrincipalKind(row.kind),
+        email=row.email,
+        display_name=row.display_name,
+        first_name=row.first_name,
+        family_name=row.family_name,
+        memberships={m.name: Membership(m.org_id, m.name, Role(m.role)) for m in member_rows},
+        grants={
+            key: Grant(org_id, repo_id, frozenset(acts)) for key, (org_id, repo_id, acts) in actions.items()
+        },
+        **extra,
+    )
+
+
+async def principal_for_token_hash(conn: AsyncConnection, token_hash: str) -> Principal | None:
+    """The active principal an API token belongs to; ``None`` if the token is unknown, expired or revoked."""
+    row = (
+        await conn.execute(
+            select(
+                *_PRINCIPAL_COLUMNS,
+                api_tokens.c.id.label("token_id"),
+                api_tokens.c.expires_at,
+                api_tokens.c.revoked_at,
+            )
+            .join(principals, principals.c.id == api_tokens.c.principal_id)
+            .where(api_tokens.c.token_hash == token_hash)
+        )
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or row.disabled_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return None
+    return await _with_access(conn, row, token_id=row.token_id, token_expires_at=row.expires_at)
+
+
+async def principal_by_id(conn: AsyncConnection, principal_id: str, **extra: Any) -> Principal | None:
+    """An active principal by id, with its memberships and grants."""
+    try:
+        uuid.UUID(principal_id)
+    except ValueError:
+        return None
+    row = (
+        await conn.execute(select(*_PRINCIPAL_COLUMNS).where(principals.c.id == principal_id))
+    ).one_or_none()
+    if row is None or row.disabled_at is not None:
+        return None
+    return await _with_access(conn, row, **extra)
+
+
+async def touch_token(conn: AsyncConnection, token_id: str) -> None:
+    await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
+
+
+# -------------------------------------------------------------------------------------------------- users
+
+
+async def create_user(
+    conn: AsyncConnection,
+    *,
+    email: str,
+    password: str | None,
+    first_name: str | None = None,
+    family_name: str | None = None,
+    external_subject: str | None = None,
+) -> str:
+    """Create a user; return their id. A user without a password signs in only through OIDC."""
+    email = valid_email(email)
+    if password is not None:
+        try:
+            passwords.check_password_strength(password)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+    user_id = str(uuid.uuid4())
+    name = " ".join(p for p in (first_name, family_name) if p) or email.split("@")[0]
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                insert(principals).values(
+                    id=user_id,
+                    kind=PrincipalKind.USER,
+                    email=email,
+                    login_email=email.lower(),
+                    first_name=first_name,
+                    family_name=family_name,
+                    display_name=name,
+                    created=utcnow(),
+                    password_hash=passwords.hash_password(password) if password else None,
+                    external_subject=external_subject,
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"a user with email {email} already exists") from exc
+    return user_id
+
+
+async def user_by_email(conn: AsyncConnection, email: str) -> Row | None:
+    return (
+        await conn.execute(
+            select(principals.c.id, principals.c.password_hash, principals.c.disabled_at).where(
+                principals.c.login_email == email.strip().lower(), principals.c.kind == PrincipalKind.USER
+            )
+        )
+    ).one_or_none()
+
+
+async def check_password(conn: AsyncConnection, email: str, password: str) -> str | None:
+    """The id of the active user with this email and password, else ``None`` (same time either way)."""
+    row = await user_by_email(conn, email)
+    ok = passwords.verify_password(row.password_hash if row else None, password)
+    if not ok or row is None or row.disabled_at is not None:
+        return None
+    return row.id
+
+
+async def user_for_external_account(
+    conn: AsyncConnection,
+    *,
+    subject: str,
+    email: str,
+    first_name: str | None,
+    family_name: str | None,
+    create: bool,
+) -> str | None:
+    """The user linked to an external (OIDC) account: by subject, else by email (then linked), else new."""
+    linked = (
+        await conn.execute(select(principals.c.id).where(principals.c.external_subject == subject))
+    ).scalar_one_or_none()
+    if linked is not None:
+        return linked
+    existing = await user_by_email(conn, email)
+    if existing is not None:
+        await conn.execute(
+            update(principals).where(principals.c.id == existing.id).values(external_subject=subject)
+        )
+        return existing.id
+    if not create:
+        return None
+    return await create_user(
+        conn,
+        email=email,
+        password=None,
+        first_name=first_name,
+        family_name=family_name,
+        external_subject=subject,
+    )
+
+
+# ------------------------------------------------------------------------------------- orgs and API clients
+
+
+async def create_org(
+    conn: AsyncConnection, name: str, *, created_by: str | None = None, display_name: str | None = None
+) -> str:
     """Create an org; return its id. 409 if the name is taken."""
     validate_org_name(name)
     org_id = str(uuid.uuid4())
@@ -25,7 +228,11 @@ async def create_org(conn: AsyncConnection, name: str, *, created_by: str | None
         async with conn.begin_nested():
             await conn.execute(
                 insert(orgs).values(
-                    id=org_id, name=name, display_name=name, created=utcnow(), created_by=created_by
+                    id=org_id,
+                    name=name,
+                    display_name=display_name or name,
+                    created=utcnow(),
+                    created_by=created_by,
                 )
             )
     except IntegrityError as exc:
@@ -37,34 +244,45 @@ async def org_id_by_name(conn: AsyncConnection, name: str) -> str | None:
     return (await conn.execute(select(orgs.c.id).where(orgs.c.name == name))).scalar_one_or_none()
 
 
-async def create_api_client(conn: AsyncConnection, *, org_id: str, name: str, email: str, role: Role) -> str:
-    """Create an API client (service account) of an org with a role in it; return its id."""
+async def add_membership(conn: AsyncConnection, org_id: str, principal_id: str, role: Role) -> None:
+    await conn.execute(
+        insert(memberships).values(org_id=org_id, principal_id=principal_id, role=role, created=utcnow())
+    )
+
+
+def api_client_email(name: str, client_id: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "client"
+    return f"{slug}-{client_id[:8]}@api-clients.example.com"
+
+
+async def create_api_client(
+    conn: AsyncConnection, *, org_id: str, name: str, role: Role, email: str | None = None
+) -> str:
+    """Create an API client (service account) of an org, with a role in it; return its id."""
     principal_id = str(uuid.uuid4())
-    now = utcnow()
     await conn.execute(
         insert(principals).values(
             id=principal_id,
             kind=PrincipalKind.API_CLIENT,
-            email=email,
+            email=email or api_client_email(name, principal_id),
             display_name=name,
             org_id=org_id,
-            created=now,
+            created=utcnow(),
         )
     )
-    await conn.execute(
-        insert(memberships).values(org_id=org_id, principal_id=principal_id, role=role, created=now)
-    )
+    await add_membership(conn, org_id, principal_id, role)
     return principal_id
 
 
 async def issue_token(
     conn: AsyncConnection, principal_id: str, *, name: str = "", expires_at: datetime | None = None
-) -> str:
-    """Create a token for a principal and return it in clear (the only time it exists in clear)."""
+) -> tuple[str, str]:
+    """Create a token for a principal; return (token id, token in clear: the only time it exists so)."""
     token = new_token()
+    token_id = str(uuid.uuid4())
     await conn.execute(
         insert(api_tokens).values(
-            id=str(uuid.uuid4()),
+            id=token_id,
             token_hash=hash_token(token),
             hint=token_hint(token),
             principal_id=principal_id,
@@ -73,51 +291,4 @@ async def issue_token(
             expires_at=expires_at,
         )
     )
-    return token
-
-
-async def principal_for_token_hash(conn: AsyncConnection, token_hash: str) -> Principal | None:
-    """The active principal a token belongs to, with its memberships; ``None`` if the token is not valid."""
-    row = (
-        await conn.execute(
-            select(
-                api_tokens.c.id.label("token_id"),
-                api_tokens.c.expires_at,
-                api_tokens.c.revoked_at,
-                principals.c.id,
-                principals.c.kind,
-                principals.c.email,
-                principals.c.display_name,
-                principals.c.first_name,
-                principals.c.family_name,
-                principals.c.disabled_at,
-            )
-            .join(principals, principals.c.id == api_tokens.c.principal_id)
-            .where(api_tokens.c.token_hash == token_hash)
-        )
-    ).one_or_none()
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.disabled_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    member_rows = await conn.execute(
-        select(memberships.c.org_id, memberships.c.role, orgs.c.name)
-        .join(orgs, orgs.c.id == memberships.c.org_id)
-        .where(memberships.c.principal_id == row.id)
-    )
-    return Principal(
-        id=row.id,
-        kind=PrincipalKind(row.kind),
-        email=row.email,
-        display_name=row.display_name,
-        first_name=row.first_name,
-        family_name=row.family_name,
-        token_id=row.token_id,
-        token_expires_at=row.expires_at,
-        memberships={m.name: Membership(m.org_id, m.name, Role(m.role)) for m in member_rows},
-    )
-
-
-async def touch_token(conn: AsyncConnection, token_id: str) -> None:
-    await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
+    return token_id, token

@@ -14,7 +14,7 @@ from arraylake.server.context import AppContext, app_context, current_principal
 from arraylake.server.identity.principals import Principal
 from arraylake.server.logs import get_logger
 from arraylake.server.paths import org_name, repo_name
-from arraylake.server.policy import Action, authorize
+from arraylake.server.policy import Action, authorize, authorize_repo, visible_repos
 from arraylake.server.repos import service
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.metadata_index import parse_filter
@@ -22,6 +22,7 @@ from arraylake.types import (
     OpenRepoResponse,
     PaginatedRepos,
     Repo,
+    RepoActions,
     RepoCreateBody,
     RepoImportBody,
     RepoModifyRequest,
@@ -43,10 +44,10 @@ async def list_repos(
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> list[Repo]:
-    """Every repo of the org, unpaginated (older clients use this)."""
-    member = authorize(principal, org, Action.LIST_REPOS)
+    """Every repo of the org the caller may see, unpaginated (older clients use this)."""
+    scope, names = visible_repos(principal, org)
     async with ctx.engine.connect() as conn:
-        return await service.list_all_repos(conn, codec(ctx), member)
+        return await service.list_all_repos(conn, codec(ctx), scope, only_names=names)
 
 
 @router.get("/orgs/{org}/repos/paginated", response_model=PaginatedRepos)
@@ -60,11 +61,18 @@ async def list_repos_paginated(
     ctx: AppContext = Depends(app_context),
 ) -> PaginatedRepos:
     """A page of the org's repos, by name; ``filter_metadata`` keeps repos matching every pair."""
-    member = authorize(principal, org, Action.LIST_REPOS)
+    scope, names = visible_repos(principal, org)
     filters = parse_filter(filter_metadata)
     async with ctx.engine.connect() as conn:
         return await service.list_repos(
-            conn, codec(ctx), member, page=page, size=size, filters=filters, include_ghosts=include_ghosts
+            conn,
+            codec(ctx),
+            scope,
+            page=page,
+            size=size,
+            filters=filters,
+            include_ghosts=include_ghosts and names is None,
+            only_names=names,
         )
 
 
@@ -104,9 +112,9 @@ async def get_repo(
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> Repo:
-    member = authorize(principal, org, Action.READ_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
     async with ctx.engine.connect() as conn:
-        return await service.get_repo(conn, codec(ctx), member, repo)
+        return await service.get_repo(conn, codec(ctx), scope, repo)
 
 
 @router.get("/repos/{org}/{repo}/open", response_model=OpenRepoResponse)
@@ -117,10 +125,10 @@ async def open_repo(
     ctx: AppContext = Depends(app_context),
 ) -> OpenRepoResponse:
     """Everything a client needs to open the repo, in one round trip."""
-    member = authorize(principal, org, Action.READ_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
     async with ctx.engine.connect() as conn:
-        row = await service.repo_row(conn, member, repo)
-        return await service.open_info(conn, codec(ctx), member, principal, row)
+        row = await service.repo_row(conn, scope, repo)
+        return await service.open_info(conn, codec(ctx), scope, principal, row)
 
 
 @router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)
@@ -145,9 +153,9 @@ async def modify_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Repo:
     """Change the description or metadata."""
-    member = authorize(principal, org, Action.MANAGE_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_WRITE)
     async with ctx.engine.begin() as conn:
-        return await service.modify_repo(conn, codec(ctx), member, repo, change)
+        return await service.modify_repo(conn, codec(ctx), scope, repo, change)
 
 
 @router.get("/orgs/{org}/{repo}/status", response_model=RepoOperationStatusResponse)
@@ -157,9 +165,9 @@ async def get_status(
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> RepoOperationStatusResponse:
-    member = authorize(principal, org, Action.READ_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
     async with ctx.engine.connect() as conn:
-        return service.status_of(await service.repo_row(conn, member, repo))
+        return service.status_of(await service.repo_row(conn, scope, repo))
 
 
 @router.put("/orgs/{org}/{repo}/status", response_model=RepoOperationStatusResponse)
@@ -171,9 +179,9 @@ async def set_status(
     ctx: AppContext = Depends(app_context),
 ) -> RepoOperationStatusResponse:
     """Put a repo online, in maintenance (read-only) or offline."""
-    member = authorize(principal, org, Action.MANAGE_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_WRITE)
     async with ctx.engine.begin() as conn:
-        return await service.set_status(conn, member, principal, repo, change)
+        return await service.set_status(conn, scope, principal, repo, change)
 
 
 @router.post("/orgs/{org}/{repo}/restore", response_model=Repo)
@@ -184,9 +192,9 @@ async def restore_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Repo:
     """Bring back a soft-deleted repo before its grace period ends."""
-    member = authorize(principal, org, Action.DELETE_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_MANAGE_USERS)
     async with ctx.engine.begin() as conn:
-        return await service.restore_repo(conn, codec(ctx), member, repo)
+        return await service.restore_repo(conn, codec(ctx), scope, repo)
 
 
 @router.delete(
@@ -205,11 +213,11 @@ async def delete_repo(
     Answers 204 once the data is gone, or 202 if removing it takes longer than the service waits (it then
     finishes in the background, and after a restart if the service stops).
     """
-    member = authorize(principal, org, Action.DELETE_REPO)
+    scope = authorize_repo(principal, org, repo, RepoActions.CAN_MANAGE_USERS)
     async with ctx.engine.begin() as conn:
         repo_id = await service.delete_repo(
             conn,
-            member,
+            scope,
             principal,
             repo,
             immediate=immediate,

@@ -39,7 +39,7 @@ from arraylake.server.db.schema import (
     repos,
 )
 from arraylake.server.errors import Conflict, InvalidInput, NotFound, StorageRefused
-from arraylake.server.identity.principals import Membership, Principal
+from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.repos.metadata_index import filter_clauses, write_index
 from arraylake.storage import credentials_from_bucket, icechunk_storage, is_writable_without_credentials
 from arraylake.types import (
@@ -79,7 +79,7 @@ def repo_not_found(org: str, name: str) -> NotFound:
 class RepoReader:
     """Turns repo rows into wire models, fetching each bucket config once."""
 
-    def __init__(self, conn: AsyncConnection, codec: BucketCodec, org: Membership):
+    def __init__(self, conn: AsyncConnection, codec: BucketCodec, org: OrgScope):
         self.conn = conn
         self.codec = codec
         self.org = org
@@ -142,7 +142,7 @@ def status_of(row: Row) -> RepoOperationStatusResponse:
 
 
 async def repo_row(
-    conn: AsyncConnection, org: Membership, name: str, lifecycles: tuple[str, ...] = (LIFECYCLE_ACTIVE,)
+    conn: AsyncConnection, org: OrgScope, name: str, lifecycles: tuple[str, ...] = (LIFECYCLE_ACTIVE,)
 ) -> Row:
     validate_repo_name(name)
     row = (
@@ -160,15 +160,19 @@ async def repo_row(
 async def list_repos(
     conn: AsyncConnection,
     codec: BucketCodec,
-    org: Membership,
+    org: OrgScope,
     *,
     page: int,
     size: int,
     filters: RepoMetadata,
     include_ghosts: bool = False,
+    only_names: set[str] | None = None,
 ) -> PaginatedRepos:
+    """A page of the org's repos by name; ``only_names`` limits it to the repos the caller may see."""
     lifecycles = (LIFECYCLE_ACTIVE, LIFECYCLE_GHOST) if include_ghosts else (LIFECYCLE_ACTIVE,)
     where = [repos.c.org_id == org.org_id, repos.c.lifecycle.in_(lifecycles), *filter_clauses(filters)]
+    if only_names is not None:
+        where.append(repos.c.name.in_(sorted(only_names)))
     total = (await conn.execute(select(func.count()).select_from(repos).where(*where))).scalar_one()
     rows = (
         await conn.execute(
@@ -185,41 +189,40 @@ async def list_repos(
     )
 
 
-async def list_all_repos(conn: AsyncConnection, codec: BucketCodec, org: Membership) -> list[Repo]:
-    rows = (
-        await conn.execute(
-            select(repos)
-            .where(repos.c.org_id == org.org_id, repos.c.lifecycle == LIFECYCLE_ACTIVE)
-            .order_by(repos.c.name)
-        )
-    ).all()
+async def list_all_repos(
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, *, only_names: set[str] | None = None
+) -> list[Repo]:
+    query = select(repos).where(repos.c.org_id == org.org_id, repos.c.lifecycle == LIFECYCLE_ACTIVE)
+    if only_names is not None:
+        query = query.where(repos.c.name.in_(sorted(only_names)))
+    rows = (await conn.execute(query.order_by(repos.c.name))).all()
     return await RepoReader(conn, codec, org).many(list(rows))
 
 
 async def repos_in_bucket(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    org: OrgScope,
+    bucket_id: str,
+    *,
+    only_names: set[str] | None = None,
 ) -> list[Repo]:
     await bucket_row(conn, org, bucket_id)
-    rows = (
-        await conn.execute(
-            select(repos)
-            .where(
-                repos.c.org_id == org.org_id,
-                repos.c.bucket_id == bucket_id,
-                repos.c.lifecycle == LIFECYCLE_ACTIVE,
-            )
-            .order_by(repos.c.name)
-        )
-    ).all()
+    query = select(repos).where(
+        repos.c.org_id == org.org_id, repos.c.bucket_id == bucket_id, repos.c.lifecycle == LIFECYCLE_ACTIVE
+    )
+    if only_names is not None:
+        query = query.where(repos.c.name.in_(sorted(only_names)))
+    rows = (await conn.execute(query.order_by(repos.c.name))).all()
     return await RepoReader(conn, codec, org).many(list(rows))
 
 
-async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str) -> Repo:
+async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
     return await RepoReader(conn, codec, org).to_wire(await repo_row(conn, org, name))
 
 
 async def open_info(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, row: Row
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, row: Row
 ) -> OpenRepoResponse:
     """Everything needed to open the repo: bucket, prefix, credentials for this principal, author, status."""
     bucket = await RepoReader(conn, codec, org).bucket(row.bucket_id)
@@ -257,7 +260,7 @@ def _like_escape(value: str) -> str:
 
 
 async def _check_prefix_free(
-    conn: AsyncConnection, org: Membership, bucket: BucketResponse, prefix: str
+    conn: AsyncConnection, org: OrgScope, bucket: BucketResponse, prefix: str
 ) -> None:
     """409 when another repo of the org uses this prefix, a prefix inside it, or one that contains it."""
     same_location = select(buckets.c.id).where(
@@ -286,7 +289,7 @@ async def _check_prefix_free(
         )
 
 
-async def _check_name_free(conn: AsyncConnection, org: Membership, name: str, now: datetime) -> None:
+async def _check_name_free(conn: AsyncConnection, org: OrgScope, name: str, now: datetime) -> None:
     """409 unless the name is free; a reservation whose creator vanished is released here and now."""
     holder = (
         await conn.execute(
@@ -320,7 +323,7 @@ async def _check_name_free(conn: AsyncConnection, org: Membership, name: str, no
 
 
 async def _target_bucket(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, nickname: str | None
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, nickname: str | None
 ) -> BucketResponse:
     if nickname is not None:
         row = await bucket_row_by_nickname(conn, org, nickname)
@@ -336,7 +339,7 @@ async def _target_bucket(
 
 
 async def create_repo(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, body: RepoCreateBody
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, body: RepoCreateBody
 ) -> tuple[Repo, Row]:
     """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`; in ``import`` mode
     the Icechunk repository must already exist at the prefix."""
@@ -407,7 +410,7 @@ async def create_repo(
 
 
 async def activate_repo(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, principal: Principal, name: str
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, name: str
 ) -> OpenRepoResponse:
     """Make a repo created in ``create`` mode visible, once its Icechunk repository exists. Idempotent."""
     row = await repo_row(conn, org, name, (LIFECYCLE_CREATING, LIFECYCLE_ACTIVE))
@@ -441,7 +444,7 @@ async def _icechunk_repo_exists(bucket: BucketResponse, prefix: str) -> bool:
 
 
 async def set_status(
-    conn: AsyncConnection, org: Membership, principal: Principal, name: str, change: RepoOperationStatusUpdate
+    conn: AsyncConnection, org: OrgScope, principal: Principal, name: str, change: RepoOperationStatusUpdate
 ) -> RepoOperationStatusResponse:
     row = await repo_row(conn, org, name)
     await conn.execute(
@@ -458,7 +461,7 @@ async def set_status(
 
 
 async def modify_repo(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str, change: RepoModifyRequest
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str, change: RepoModifyRequest
 ) -> Repo:
     row = await repo_row(conn, org, name)
     metadata = dict(row.metadata or {})
@@ -491,7 +494,7 @@ async def drop_row(conn: AsyncConnection, repo_id: str) -> None:
 
 async def delete_repo(
     conn: AsyncConnection,
-    org: Membership,
+    org: OrgScope,
     principal: Principal,
     name: str,
     *,
@@ -534,7 +537,7 @@ async def delete_repo(
     return row.id
 
 
-async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: Membership, name: str) -> Repo:
+async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
     """Bring a ghost back before its grace period ends."""
     row = await repo_row(conn, org, name, (LIFECYCLE_GHOST,))
     await conn.execute(

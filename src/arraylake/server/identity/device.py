@@ -1,0 +1,132 @@
+"""The device authorization grant (RFC 8628): a client gets a device code and a short user code; the user
+approves the user code on the service's web page; the client, polling, then receives its tokens."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arraylake.server.db.schema import device_codes
+from arraylake.server.identity.oauth_errors import OAuthError
+from arraylake.server.identity.tokens import hash_token
+from arraylake.types import utcnow
+
+# Consonants only (RFC 8628 section 6.1): no vowels means no words, and no 0/O or 1/I confusion.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+PENDING, APPROVED, DENIED, CONSUMED = "pending", "approved", "denied", "consumed"
+
+
+@dataclass
+class DeviceAuthorization:
+    device_code: str
+    user_code: str
+    expires_in: int
+    interval: int
+
+
+def new_user_code() -> str:
+    raw = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def normalize_user_code(text: str) -> str | None:
+    """``bcdf ghjk`` or ``BCDF-GHJK`` -> ``BCDF-GHJK``; ``None`` if it cannot be a user code."""
+    letters = re.sub(r"[\s\-]", "", text or "").upper()
+    if len(letters) != 8 or any(c not in USER_CODE_ALPHABET for c in letters):
+        return None
+    return f"{letters[:4]}-{letters[4:]}"
+
+
+async def start(
+    conn: AsyncConnection, client_id: str, scope: str, *, lifetime: int, interval: int
+) -> DeviceAuthorization:
+    device_code = secrets.token_urlsafe(32)
+    now = utcnow()
+    for _ in range(5):  # user codes are short: retry on the rare collision
+        user_code = new_user_code()
+        clash = (
+            await conn.execute(select(device_codes.c.user_code).where(device_codes.c.user_code == user_code))
+        ).first()
+        if clash is None:
+            break
+    await conn.execute(
+        insert(device_codes).values(
+            device_code_hash=hash_token(device_code),
+            user_code=user_code,
+            client_id=client_id,
+            scope=scope[:256],
+            created=now,
+            expires_at=now + timedelta(seconds=lifetime),
+            interval=interval,
+            status=PENDING,
+        )
+    )
+    return DeviceAuthorization(device_code, user_code, lifetime, interval)
+
+
+async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str:
+    """One poll of the token endpoint: the approving principal's id, or the OAuth error to answer."""
+    now = utcnow()
+    row = (
+        await conn.execute(
+            select(device_codes).where(device_codes.c.device_code_hash == hash_token(device_code))
+        )
+    ).one_or_none()
+    if row is None or row.client_id != client_id:
+        raise OAuthError("invalid_grant", "unknown device code")
+    if row.status == CONSUMED:
+        raise OAuthError("invalid_grant", "this device code has already been used")
+    if row.expires_at <= now:
+        raise OAuthError("expired_token", "the device code has expired; start the login again")
+    if row.status == DENIED:
+        raise OAuthError("access_denied", "the login was denied")
+    if row.status == PENDING:
+        too_soon = row.last_polled_at is not None and now - row.last_polled_at < timedelta(
+            seconds=row.interval
+        )
+        await conn.execute(
+            update(device_codes)
+            .where(device_codes.c.device_code_hash == row.device_code_hash)
+            .values(last_polled_at=now)
+        )
+        if too_soon:
+            raise OAuthError("slow_down", f"poll at most every {row.interval} seconds")
+        raise OAuthError("authorization_pending", "waiting for the user to approve the login")
+    consumed = await conn.execute(
+        update(device_codes)
+        .where(device_codes.c.device_code_hash == row.device_code_hash, device_codes.c.status == APPROVED)
+        .values(status=CONSUMED)
+    )
+    if consumed.rowcount != 1:
+        raise OAuthError("invalid_grant", "this device code has already been used")
+    return row.principal_id
+
+
+async def pending_by_user_code(conn: AsyncConnection, user_code: str) -> Row | None:
+    """A device request awaiting a decision, if the code names one that is still valid."""
+    row = (
+        await conn.execute(select(device_codes).where(device_codes.c.user_code == user_code))
+    ).one_or_none()
+    if row is None or row.status != PENDING or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+async def decide(conn: AsyncConnection, user_code: str, principal_id: str, *, approve: bool) -> bool:
+    """Approve or deny a pending request; ``False`` if it is no longer pending."""
+    result = await conn.execute(
+        update(device_codes)
+        .where(
+            device_codes.c.user_code == user_code,
+            device_codes.c.status == PENDING,
+            device_codes.c.expires_at > utcnow(),
+        )
+        .values(status=APPROVED if approve else DENIED, principal_id=principal_id)
+    )
+    return result.rowcount == 1

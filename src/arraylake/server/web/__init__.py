@@ -1,0 +1,1 @@
+"""The service's web pages: signing in and approving device logins."""

@@ -1,0 +1,173 @@
+"""Pages: sign in (``/login``), approve or deny a device login (``/device``), sign out (``/logout``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from arraylake.server.context import AppContext, app_context
+from arraylake.server.identity import device, throttle
+from arraylake.server.identity.service import check_password, principal_by_id
+from arraylake.server.logs import get_logger
+from arraylake.server.web import session
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+log = get_logger("arraylake.server.web")
+
+
+def _page(
+    request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+    response.headers["cache-control"] = "no-store"
+    response.headers["x-frame-options"] = "DENY"  # no clickjacking of the approve button
+    return response
+
+
+def _message(
+    request: Request, heading: str, text: str, *, tone: str = "", status: int = 200, **extra: Any
+) -> HTMLResponse:
+    return _page(request, "message.html", status, heading=heading, text=text, tone=tone, **extra)
+
+
+def _sign_in_page(request: Request, ctx: AppContext, next_path: str, **extra: Any) -> HTMLResponse:
+    oidc = ctx.settings.oidc_display_name if ctx.settings.oidc_enabled else None
+    return _page(request, "login.html", next=next_path, oidc_name=oidc, **extra)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(
+    request: Request, next: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
+) -> HTMLResponse:
+    return _sign_in_page(request, ctx, session.safe_next(next))
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: str = Form(),
+    password: str = Form(),
+    next: str = Form(default="/device"),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Check email and password; repeated failures make further attempts wait longer and longer."""
+    target = session.safe_next(next)
+    address = request.client.host if request.client else None
+    settings = ctx.settings
+    try:
+        async with ctx.engine.begin() as conn:
+            await throttle.check(
+                conn,
+                email,
+                address,
+                allowed=settings.login_failures_allowed,
+                maximum=settings.login_backoff_max_seconds,
+            )
+    except throttle.SignInThrottled as slow:
+        log.warning("sign-in throttled", retry_after=slow.retry_after)
+        return _sign_in_page(
+            request,
+            ctx,
+            target,
+            email=email,
+            error=f"Too many failed sign-ins. Try again in {slow.retry_after} seconds.",
+            status=429,
+            headers={"retry-after": str(slow.retry_after)},
+        )
+    async with ctx.engine.begin() as conn:
+        principal_id = await check_password(conn, email, password)
+        if principal_id is None:
+            await throttle.record_failure(conn, email, address)
+        else:
+            await throttle.reset(conn, email)
+    if principal_id is None:
+        log.info("sign-in failed")
+        return _sign_in_page(request, ctx, target, email=email, error="Wrong email or password.", status=401)
+    log.info("signed in", principal=principal_id)
+    response = RedirectResponse(target, status_code=303)
+    session.start(response, request, ctx.signer, principal_id, settings.web_session_seconds)
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    session.end(response)
+    return response
+
+
+async def _signed_in_email(ctx: AppContext, web: session.WebSession | None) -> str | None:
+    if web is None:
+        return None
+    async with ctx.engine.connect() as conn:
+        principal = await principal_by_id(conn, web.principal_id)
+    return principal.email if principal is not None else None
+
+
+@router.get("/device", response_class=HTMLResponse)
+async def device_page(
+    request: Request, user_code: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
+) -> Response:
+    """Ask for the user code (if not in the link), then for approval; sign in first if needed."""
+    web = session.current(request, ctx.signer)
+    email = await _signed_in_email(ctx, web)
+    if web is None or email is None:
+        here = "/device" + (f"?user_code={quote(user_code)}" if user_code else "")
+        return RedirectResponse(f"/login?next={quote(here)}", status_code=303)
+    if not user_code:
+        return _page(request, "device_code.html", email=email)
+    code = device.normalize_user_code(user_code)
+    async with ctx.engine.connect() as conn:
+        pending = await device.pending_by_user_code(conn, code) if code else None
+    if pending is None:
+        return _page(
+            request,
+            "device_code.html",
+            status=404,
+            email=email,
+            error="That code is unknown, expired or already used. Check it, or start the login again.",
+        )
+    return _page(request, "device_confirm.html", user_code=code, csrf=web.csrf, email=email)
+
+
+@router.post("/device")
+async def device_decision(
+    request: Request,
+    user_code: str = Form(),
+    decision: str = Form(),
+    csrf: str = Form(),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    web = session.current(request, ctx.signer)
+    if web is None:
+        return RedirectResponse(f"/login?next={quote('/device?user_code=' + user_code)}", status_code=303)
+    if not web.csrf_ok(csrf):
+        return _message(
+            request, "Request refused", "This form has expired. Reload the page.", tone="error", status=403
+        )
+    code = device.normalize_user_code(user_code)
+    if decision not in ("approve", "deny") or code is None:
+        return _message(request, "Request refused", "Unknown decision or code.", tone="error", status=422)
+    approve = decision == "approve"
+    async with ctx.engine.begin() as conn:
+        done = await device.decide(conn, code, web.principal_id, approve=approve)
+    if not done:
+        return _message(
+            request,
+            "Code no longer valid",
+            "That code expired or was already used. Start the login again.",
+            tone="error",
+            status=409,
+        )
+    log.info("device login decided", principal=web.principal_id, approved=approve)
+    if approve:
+        return _message(
+            request, "Device connected", "You can close this window and return to your terminal.", tone="ok"
+        )
+    return _message(request, "Login denied", "The device was not connected.", tone="error")
