@@ -8,10 +8,11 @@ thread).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -43,3 +44,18 @@ def run_sync[T](coro: Coroutine[Any, Any, T]) -> T:
             "the synchronous Client was called from inside its own IO loop; use AsyncClient there"
         )
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+def blocking[**P, R](
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Any, P], R]:
+    """The synchronous twin of an ``AsyncClient`` method, for the ``Client`` facade.
+
+    Keeps the method's name, docstring and signature (``help()`` and IDEs show them).
+    """
+
+    @functools.wraps(method)
+    def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+        return run_sync(method(self.aclient, *args, **kwargs))
+
+    return call

@@ -15,36 +15,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import icechunk
 
+from arraylake import login as login_flow
 from arraylake import storage as storage_mod
-from arraylake._sync import run_sync
+from arraylake._sync import blocking
+from arraylake.access import AccessMethods
 from arraylake.config import config as _config
 from arraylake.exceptions import (
     ArraylakeConflictError,
+    ArraylakeError,
     ArraylakeNotFoundError,
     BucketNotFoundError,
     FeatureUnavailableError,
     RepoOfflineError,
 )
+from arraylake.login import LoginAuth
 from arraylake.names import parse_repo_name, validate_nickname, validate_org_name, validate_prefix
-from arraylake.transport import Transport, TransportSettings
+from arraylake.token_file import read_tokens, write_tokens
+from arraylake.transport import Auth, TokenAuth, Transport, TransportSettings
 from arraylake.types import (
     AnonymousAuth,
     BucketModifyRequest,
     BucketResponse,
     CreateMode,
+    DeviceAuthorizationResponse,
     NewBucket,
     OpenRepoResponse,
-    OrgActions,
     PaginatedRepos,
     Platform,
     Repo,
-    RepoActions,
     RepoCreateBody,
     RepoImportBody,
     RepoKind,
@@ -108,13 +113,14 @@ def _not_yet(what: str, issue: str) -> FeatureUnavailableError:
     return FeatureUnavailableError(f"{what} is not available in this release of Arraylake Open ({issue}).")
 
 
-class AsyncClient:
+class AsyncClient(AccessMethods):
     """Asyncio client for an Arraylake service.
 
     Args:
         service_uri: The service to talk to. Defaults to the ``service.uri`` config key
             (``ARRAYLAKE_SERVICE__URI``).
-        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``).
+        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``);
+            without one, the client uses the login saved by :meth:`login`.
     """
 
     def __init__(self, service_uri: str | None = None, token: str | None = None):
@@ -124,7 +130,9 @@ class AsyncClient:
             raise ValueError(
                 "Arraylake API tokens start with 'ema_'; check the token you passed or configured"
             )
-        self._transport = Transport(self.service_uri, self.token, _settings_from_config())
+        self._login = LoginAuth(self.service_uri)
+        auth: Auth = TokenAuth(self.token) if self.token else self._login
+        self._transport = Transport(self.service_uri, auth, _settings_from_config())
 
     def __repr__(self) -> str:
         return f"AsyncClient(service_uri={self.service_uri!r})"
@@ -562,27 +570,41 @@ class AsyncClient:
             resolved[known[key]] = nickname
         return await self.containers_credentials_for_buckets(org, resolved)
 
-    # ------------------------------------------------------------------------------- identity and access
+    # ---------------------------------------------------------------------------------------------- login
 
-    async def login(self, *, browser: bool = False) -> None:
-        """Log in to Arraylake in a browser (device code flow)."""
-        raise _not_yet("Browser login", "use an API token: Client(token='ema_...') or ARRAYLAKE_TOKEN")
+    async def login(
+        self,
+        *,
+        browser: bool = False,
+        on_code: Callable[[DeviceAuthorizationResponse], None] | None = None,
+    ) -> None:
+        """Log in to the service as a user (OAuth device flow); the login is saved for later clients.
+
+        Args:
+            browser: Open the approval page in a browser; otherwise print its URL and the code.
+            on_code: Called with the device authorization instead of printing it (for other front ends).
+        """
+        async with httpx.AsyncClient(timeout=30) as http:
+            ep = await login_flow.endpoints(http, self.service_uri)
+            tokens = await login_flow.device_login(
+                http, ep, on_code=on_code or (lambda auth: login_flow.show_code(auth, browser))
+            )
+        write_tokens(self._login.path, tokens)
+        user = await self.get_user()
+        if on_code is None:
+            print(f"Logged in to {self.service_uri} as {user.email}")
 
     async def logout(self) -> None:
-        """Log out of Arraylake."""
-        raise _not_yet(
-            "Browser login and logout", "use an API token: Client(token='ema_...') or ARRAYLAKE_TOKEN"
-        )
-
-    async def get_api_client_id_from_token(self, org: str, token: str) -> str:
-        """Fetch the API client id that a token belongs to."""
-        raise _not_yet("Token lookup", "it comes with the identity and access release")
-
-    async def get_permission_check(
-        self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions
-    ) -> bool:
-        """Whether a principal may perform ``action`` on ``resource``."""
-        raise _not_yet("Permission checks", "they come with the identity and access release")
+        """End the saved login: revoked on the service, removed from disk."""
+        tokens = read_tokens(self._login.path)
+        if tokens is None:
+            print("Not logged in")
+            return
+        async with httpx.AsyncClient(timeout=30) as http:
+            with contextlib.suppress(httpx.HTTPError, ArraylakeError):
+                await login_flow.revoke(http, await login_flow.endpoints(http, self.service_uri), tokens)
+        self._login.forget()
+        print(f"Logged out of {self.service_uri}")
 
     def get_services(self, org: str) -> Any:
         """The compute services of an org."""
@@ -642,10 +664,14 @@ async def _abort_creation(transport: Transport, org: str, repo: str) -> None:
 class Client:
     """Client for an Arraylake service (synchronous).
 
+    Every method of :class:`AsyncClient`, run to completion on a background event loop, so this works in
+    scripts and inside Jupyter's running loop alike.
+
     Args:
         service_uri: The service to talk to. Defaults to the ``service.uri`` config key
             (``ARRAYLAKE_SERVICE__URI``).
-        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``).
+        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``);
+            without one, the client uses the login saved by :meth:`login`.
     """
 
     def __init__(self, service_uri: str | None = None, token: str | None = None):
@@ -656,229 +682,51 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(service_uri={self.service_uri!r})"
 
-    def list_repos(self, org: str, *, filter_metadata: RepoMetadata | None = None) -> Sequence[RepoModel]:
-        """List all repositories for the specified org (see :meth:`AsyncClient.list_repos`)."""
-        return run_sync(self.aclient.list_repos(org, filter_metadata=filter_metadata))
-
-    def list_repos_paginated(
-        self, org: str, *, page: int = 1, page_size: int = 50, filter_metadata: RepoMetadata | None = None
-    ) -> PaginatedRepos:
-        """One page of the org's repos, ordered by name."""
-        return run_sync(
-            self.aclient.list_repos_paginated(
-                org, page=page, page_size=page_size, filter_metadata=filter_metadata
-            )
-        )
-
-    def get_repo_object(self, name: str) -> RepoModel:
-        """Get the repo configuration object (see :meth:`AsyncClient.get_repo_object`)."""
-        return run_sync(self.aclient.get_repo_object(name))
-
-    def get_repo(
-        self,
-        name: str,
-        *,
-        checkout: bool | None = None,
-        read_only: bool | None = None,
-        config: RepoConfig = None,
-        virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
-        """Get a repo by name, opened as an ``icechunk.Repository`` (see :meth:`AsyncClient.get_repo`)."""
-        return run_sync(
-            self.aclient.get_repo(
-                name,
-                checkout=checkout,
-                read_only=read_only,
-                config=config,
-                virtual_container_nicknames=virtual_container_nicknames,
-            )
-        )
-
-    def get_or_create_repo(
-        self,
-        name: str,
-        *,
-        checkout: bool | None = None,
-        bucket_config_nickname: str | None = None,
-        kind: RepoKind | None = None,
-        prefix: str | None = None,
-        config: RepoConfig = None,
-        virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
-        """Get a repo by name, creating it if needed (see :meth:`AsyncClient.get_or_create_repo`)."""
-        return run_sync(
-            self.aclient.get_or_create_repo(
-                name,
-                checkout=checkout,
-                bucket_config_nickname=bucket_config_nickname,
-                kind=kind,
-                prefix=prefix,
-                config=config,
-                virtual_container_nicknames=virtual_container_nicknames,
-            )
-        )
-
-    def create_repo(
-        self,
-        name: str,
-        *,
-        bucket_config_nickname: str | None = None,
-        kind: RepoKind | None = None,
-        prefix: str | None = None,
-        config: RepoConfig = None,
-        virtual_container_nicknames: dict[str, str] | None = None,
-        description: str | None = None,
-        metadata: RepoMetadata | None = None,
-    ) -> IcechunkRepository:
-        """Create a new Icechunk repo (see :meth:`AsyncClient.create_repo`)."""
-        return run_sync(
-            self.aclient.create_repo(
-                name,
-                bucket_config_nickname=bucket_config_nickname,
-                kind=kind,
-                prefix=prefix,
-                config=config,
-                virtual_container_nicknames=virtual_container_nicknames,
-                description=description,
-                metadata=metadata,
-            )
-        )
-
-    def import_repo(
-        self,
-        name: str,
-        *,
-        bucket_config_nickname: str,
-        prefix: str,
-        description: str | None = None,
-        metadata: RepoMetadata | None = None,
-        config: RepoConfig = None,
-    ) -> IcechunkRepository:
-        """Register an existing Icechunk repository and open it (see :meth:`AsyncClient.import_repo`)."""
-        return run_sync(
-            self.aclient.import_repo(
-                name,
-                bucket_config_nickname=bucket_config_nickname,
-                prefix=prefix,
-                description=description,
-                metadata=metadata,
-                config=config,
-            )
-        )
-
-    def get_icechunk_storage(self, name: str, *, credentials_override: Any = None) -> icechunk.Storage:
-        """The ``icechunk.Storage`` of a repo (see :meth:`AsyncClient.get_icechunk_storage`)."""
-        return run_sync(self.aclient.get_icechunk_storage(name, credentials_override=credentials_override))
-
-    def get_icechunk_container_credentials_from_bucket(self, org: str, bucket_config_nickname: str) -> Any:
-        """Icechunk credentials for reading virtual chunks stored in a bucket."""
-        return run_sync(
-            self.aclient.get_icechunk_container_credentials_from_bucket(org, bucket_config_nickname)
-        )
-
-    def containers_credentials_for_buckets(
-        self, org: str, containers_to_buckets_map: dict[str, str] | None = None, **kwargs: str
-    ) -> dict[str, Any]:
-        """Credentials for virtual chunk containers, from container URL prefix -> bucket nickname."""
-        return run_sync(
-            self.aclient.containers_credentials_for_buckets(org, containers_to_buckets_map, **kwargs)
-        )
-
-    def delete_repo(
-        self,
-        name: str,
-        *,
-        imsure: bool = False,
-        imreallysure: bool = False,
-        immediate: bool = True,
-        retain_data: bool = False,
-    ) -> None:
-        """Delete a repo (see :meth:`AsyncClient.delete_repo`)."""
-        return run_sync(
-            self.aclient.delete_repo(
-                name, imsure=imsure, imreallysure=imreallysure, immediate=immediate, retain_data=retain_data
-            )
-        )
-
-    def create_bucket_config(
-        self,
-        *,
-        org: str,
-        nickname: str,
-        uri: str,
-        extra_config: dict | None = None,
-        auth_config: dict | None = None,
-    ) -> BucketResponse:
-        """Create a bucket config (see :meth:`AsyncClient.create_bucket_config`)."""
-        return run_sync(
-            self.aclient.create_bucket_config(
-                org=org, nickname=nickname, uri=uri, extra_config=extra_config, auth_config=auth_config
-            )
-        )
-
-    def modify_bucket_config(
-        self,
-        *,
-        org: str,
-        nickname: str,
-        new_nickname: str | None = None,
-        extra_config: dict | None = None,
-        auth_config: dict | None = None,
-    ) -> BucketResponse:
-        """Change a bucket config's nickname, extra config or auth config."""
-        return run_sync(
-            self.aclient.modify_bucket_config(
-                org=org,
-                nickname=nickname,
-                new_nickname=new_nickname,
-                extra_config=extra_config,
-                auth_config=auth_config,
-            )
-        )
-
-    def set_default_bucket_config(self, *, org: str, nickname: str) -> None:
-        """Make this bucket config the org's default for new repos."""
-        return run_sync(self.aclient.set_default_bucket_config(org=org, nickname=nickname))
-
-    def get_bucket_config(self, *, org: str, nickname: str) -> BucketResponse:
-        """Get a bucket config by nickname."""
-        return run_sync(self.aclient.get_bucket_config(org=org, nickname=nickname))
-
-    def list_bucket_configs(self, org: str) -> list[BucketResponse]:
-        """List the org's bucket configs."""
-        return run_sync(self.aclient.list_bucket_configs(org))
-
-    def list_repos_for_bucket_config(self, *, org: str, nickname: str) -> list[RepoModel]:
-        """List the repos that keep their data in this bucket config."""
-        return run_sync(self.aclient.list_repos_for_bucket_config(org=org, nickname=nickname))
-
-    def delete_bucket_config(
-        self, *, org: str, nickname: str, imsure: bool = False, imreallysure: bool = False
-    ) -> None:
-        """Delete a bucket config. Refused while repos use it; the bucket itself is not touched."""
-        return run_sync(
-            self.aclient.delete_bucket_config(
-                org=org, nickname=nickname, imsure=imsure, imreallysure=imreallysure
-            )
-        )
-
-    def login(self, *, browser: bool = False) -> None:
-        """Log in to Arraylake in a browser (device code flow)."""
-        return run_sync(self.aclient.login(browser=browser))
-
-    def logout(self) -> None:
-        """Log out of Arraylake."""
-        return run_sync(self.aclient.logout())
-
-    def get_api_client_id_from_token(self, org: str, token: str) -> str:
-        """Fetch the API client id that a token belongs to."""
-        return run_sync(self.aclient.get_api_client_id_from_token(org, token))
-
-    def get_permission_check(
-        self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions
-    ) -> bool:
-        """Whether a principal may perform ``action`` on ``resource``."""
-        return run_sync(self.aclient.get_permission_check(org, principal_id, resource, action))
+    # repos
+    list_repos = blocking(AsyncClient.list_repos)
+    list_repos_paginated = blocking(AsyncClient.list_repos_paginated)
+    get_repo_object = blocking(AsyncClient.get_repo_object)
+    get_repo = blocking(AsyncClient.get_repo)
+    get_or_create_repo = blocking(AsyncClient.get_or_create_repo)
+    create_repo = blocking(AsyncClient.create_repo)
+    import_repo = blocking(AsyncClient.import_repo)
+    get_icechunk_storage = blocking(AsyncClient.get_icechunk_storage)
+    delete_repo = blocking(AsyncClient.delete_repo)
+    # virtual chunk containers
+    get_icechunk_container_credentials_from_bucket = blocking(
+        AsyncClient.get_icechunk_container_credentials_from_bucket
+    )
+    containers_credentials_for_buckets = blocking(AsyncClient.containers_credentials_for_buckets)
+    # bucket configs
+    create_bucket_config = blocking(AsyncClient.create_bucket_config)
+    modify_bucket_config = blocking(AsyncClient.modify_bucket_config)
+    set_default_bucket_config = blocking(AsyncClient.set_default_bucket_config)
+    get_bucket_config = blocking(AsyncClient.get_bucket_config)
+    list_bucket_configs = blocking(AsyncClient.list_bucket_configs)
+    list_repos_for_bucket_config = blocking(AsyncClient.list_repos_for_bucket_config)
+    delete_bucket_config = blocking(AsyncClient.delete_bucket_config)
+    # login
+    login = blocking(AsyncClient.login)
+    logout = blocking(AsyncClient.logout)
+    # identity and access
+    get_user = blocking(AsyncClient.get_user)
+    list_orgs = blocking(AsyncClient.list_orgs)
+    create_org = blocking(AsyncClient.create_org)
+    list_org_members = blocking(AsyncClient.list_org_members)
+    add_org_member = blocking(AsyncClient.add_org_member)
+    set_org_member_role = blocking(AsyncClient.set_org_member_role)
+    remove_org_member = blocking(AsyncClient.remove_org_member)
+    list_repo_grants = blocking(AsyncClient.list_repo_grants)
+    grant_repo_access = blocking(AsyncClient.grant_repo_access)
+    revoke_repo_access = blocking(AsyncClient.revoke_repo_access)
+    create_api_client = blocking(AsyncClient.create_api_client)
+    list_api_clients = blocking(AsyncClient.list_api_clients)
+    revoke_api_client = blocking(AsyncClient.revoke_api_client)
+    create_api_token = blocking(AsyncClient.create_api_token)
+    revoke_api_token = blocking(AsyncClient.revoke_api_token)
+    get_api_client_from_token = blocking(AsyncClient.get_api_client_from_token)
+    get_api_client_id_from_token = blocking(AsyncClient.get_api_client_id_from_token)
+    get_permission_check = blocking(AsyncClient.get_permission_check)
 
     def get_services(self, org: str) -> Any:
         """The compute services of an org."""

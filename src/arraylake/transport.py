@@ -12,7 +12,7 @@ import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -87,14 +87,37 @@ def raise_for_status(response: httpx.Response) -> None:
     raise cls(message, status_code=response.status_code, detail=detail, request_id=request_id)
 
 
+class Auth(Protocol):
+    """Where the ``Authorization`` header comes from."""
+
+    async def authorization(self) -> str | None: ...
+
+    async def refresh(self, rejected: str) -> bool:
+        """After a 401 for the header ``rejected``: get new credentials; whether to retry once."""
+        ...
+
+
+class TokenAuth:
+    """A fixed API token: never refreshed."""
+
+    def __init__(self, token: str | None):
+        self._header = f"Bearer {token}" if token else None
+
+    async def authorization(self) -> str | None:
+        return self._header
+
+    async def refresh(self, rejected: str) -> bool:
+        return False
+
+
 class Transport:
     """Sends requests to the Arraylake service and turns error answers into exceptions."""
 
-    def __init__(self, service_uri: str, token: str | None, settings: TransportSettings | None = None):
+    def __init__(self, service_uri: str, auth: Auth | str | None, settings: TransportSettings | None = None):
         if not service_uri.startswith(("http://", "https://")):
             raise ValueError(f"service_uri must start with http:// or https://, got {service_uri!r}")
         self.service_uri = service_uri.rstrip("/")
-        self._token = token
+        self.auth: Auth = TokenAuth(auth) if auth is None or isinstance(auth, str) else auth
         self.settings = settings or TransportSettings()
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
@@ -109,8 +132,6 @@ class Transport:
             "user-agent": f"arraylake-open/{__version__} httpx/{httpx.__version__}",
             **self.settings.extra_headers,
         }
-        if self._token:
-            headers["authorization"] = f"Bearer {self._token}"
         return headers
 
     def _client(self) -> httpx.AsyncClient:
@@ -151,7 +172,11 @@ class Transport:
             headers["content-type"] = "application/json"
         status_attempt = 0
         transport_attempt = 0
+        refreshed = False
         while True:
+            authorization = await self.auth.authorization()
+            if authorization is not None:
+                headers["authorization"] = authorization
             try:
                 response = await self._client().request(
                     method, path, params=params, content=content, headers=headers
@@ -166,6 +191,14 @@ class Transport:
                     f"could not reach the Arraylake service at {self.service_uri}: {exc.__class__.__name__}"
                     f"{': ' + str(exc) if str(exc) else ''}"
                 ) from exc
+            if (
+                response.status_code == 401
+                and authorization is not None
+                and not refreshed
+                and await self.auth.refresh(authorization)
+            ):
+                refreshed = True
+                continue
             if response.status_code in RETRY_STATUSES and status_attempt < self.settings.max_retries:
                 await asyncio.sleep(_retry_after(response, status_attempt))
                 status_attempt += 1

@@ -3,6 +3,7 @@ defaults."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,10 @@ def config_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path
     refresh()
 
 
+def await_(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
 def write_config(directory: Path, data: dict, name: str = "config.yaml") -> None:
     (directory / name).write_text(yaml.safe_dump(data))
 
@@ -59,7 +64,7 @@ def test_environment_variables(config_dir: Path, monkeypatch: pytest.MonkeyPatch
         assert client.service_uri == ENV_URI
         assert client.token == ENV_TOKEN
     assert Client().aclient._transport.settings.max_retries == 3
-    assert AsyncClient()._transport._headers()["authorization"] == f"Bearer {ENV_TOKEN}"
+    assert await_(AsyncClient()._transport.auth.authorization()) == f"Bearer {ENV_TOKEN}"
 
 
 def test_yaml_file_in_the_config_directory(config_dir: Path) -> None:

@@ -39,7 +39,15 @@ def _settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-d
         from arraylake.server.settings import ServerSettings
     except ImportError as exc:
         fail(f"the server extra is not installed ({exc.name} missing): pip install 'arraylake-open[server]'")
-    return ServerSettings()
+    from pydantic import ValidationError
+
+    try:
+        return ServerSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ARRAYLAKE_SERVER_{'_'.join(str(x) for x in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid server setting: {problems}")
 
 
 @app.command()

@@ -71,9 +71,7 @@ class ServerSettings(BaseSettings):
     )
     id_token_seconds: int = Field(default=3600, ge=1, description="Lifetime of a login's id token.")
     login_session_days: float = Field(default=30, gt=0, description="How long a login lasts without use.")
-    device_code_seconds: int = Field(
-        default=600, ge=10, description="How long a device code can be approved."
-    )
+    device_code_seconds: int = Field(default=600, ge=1, description="How long a device code can be approved.")
     device_poll_seconds: int = Field(default=5, ge=1, description="Polling interval asked of device clients.")
     web_session_seconds: int = Field(
         default=12 * 3600, ge=60, description="How long a browser sign-in lasts."

@@ -70,8 +70,11 @@ async def start(
     return DeviceAuthorization(device_code, user_code, lifetime, interval)
 
 
-async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str:
-    """One poll of the token endpoint: the approving principal's id, or the OAuth error to answer."""
+async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str | OAuthError:
+    """One poll of the token endpoint: the approving principal's id, or the OAuth error to answer.
+
+    Errors are returned, not raised, so that the poll's own bookkeeping (``last_polled_at``) is committed.
+    """
     now = utcnow()
     row = (
         await conn.execute(
@@ -79,13 +82,13 @@ async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str:
         )
     ).one_or_none()
     if row is None or row.client_id != client_id:
-        raise OAuthError("invalid_grant", "unknown device code")
+        return OAuthError("invalid_grant", "unknown device code")
     if row.status == CONSUMED:
-        raise OAuthError("invalid_grant", "this device code has already been used")
+        return OAuthError("invalid_grant", "this device code has already been used")
     if row.expires_at <= now:
-        raise OAuthError("expired_token", "the device code has expired; start the login again")
+        return OAuthError("expired_token", "the device code has expired; start the login again")
     if row.status == DENIED:
-        raise OAuthError("access_denied", "the login was denied")
+        return OAuthError("access_denied", "the login was denied")
     if row.status == PENDING:
         too_soon = row.last_polled_at is not None and now - row.last_polled_at < timedelta(
             seconds=row.interval
@@ -96,15 +99,15 @@ async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str:
             .values(last_polled_at=now)
         )
         if too_soon:
-            raise OAuthError("slow_down", f"poll at most every {row.interval} seconds")
-        raise OAuthError("authorization_pending", "waiting for the user to approve the login")
+            return OAuthError("slow_down", f"poll at most every {row.interval} seconds")
+        return OAuthError("authorization_pending", "waiting for the user to approve the login")
     consumed = await conn.execute(
         update(device_codes)
         .where(device_codes.c.device_code_hash == row.device_code_hash, device_codes.c.status == APPROVED)
         .values(status=CONSUMED)
     )
     if consumed.rowcount != 1:
-        raise OAuthError("invalid_grant", "this device code has already been used")
+        return OAuthError("invalid_grant", "this device code has already been used")
     return row.principal_id
 
 

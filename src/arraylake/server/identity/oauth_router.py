@@ -130,16 +130,25 @@ async def token(
         if not device_code:
             raise OAuthError("invalid_request", "device_code is required")
         async with ctx.engine.begin() as conn:
-            principal_id = await device.poll(conn, device_code, client_id)
+            polled = await device.poll(conn, device_code, client_id)
+        if isinstance(polled, OAuthError):
+            raise polled
+        principal_id = polled
         async with ctx.engine.begin() as conn:
             session_id, new_refresh = await sessions.start(conn, principal_id, client_id, days)
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
-        async with ctx.engine.begin() as conn:
-            session_id, principal_id, new_refresh = await sessions.rotate(
-                conn, refresh_token, client_id, days
-            )
+        try:
+            async with ctx.engine.begin() as conn:
+                session_id, principal_id, new_refresh = await sessions.rotate(
+                    conn, refresh_token, client_id, days
+                )
+        except sessions.RefreshTokenReused as reused:
+            async with ctx.engine.begin() as conn:
+                await sessions.revoke_session(conn, reused.session_id)
+            ctx.tokens.invalidate()
+            raise
     else:
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
     tokens = await _tokens(ctx, principal_id, session_id, client_id, new_refresh)

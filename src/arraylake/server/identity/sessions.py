@@ -20,6 +20,14 @@ from arraylake.server.identity.tokens import hash_token
 from arraylake.types import utcnow
 
 
+class RefreshTokenReused(OAuthError):
+    """A used refresh token came back: its session must end (in a transaction of its own)."""
+
+    def __init__(self, session_id: str):
+        super().__init__("invalid_grant", "refresh token already used; the login was ended as a precaution")
+        self.session_id = session_id
+
+
 def _new_refresh_token() -> str:
     return "rt_" + secrets.token_urlsafe(32)
 
@@ -66,8 +74,7 @@ async def rotate(conn: AsyncConnection, token: str, client_id: str, days: float)
     if row.revoked_at is not None or row.expires_at <= now:
         raise OAuthError("invalid_grant", "this login has ended; log in again")
     if row.used_at is not None:
-        await revoke_session(conn, row.id)
-        raise OAuthError("invalid_grant", "refresh token already used; the login was ended as a precaution")
+        raise RefreshTokenReused(row.id)
     used = await conn.execute(
         update(refresh_tokens)
         .where(refresh_tokens.c.token_hash == hash_token(token), refresh_tokens.c.used_at.is_(None))
