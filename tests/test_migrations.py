@@ -86,7 +86,8 @@ async def test_upgrading_keeps_the_data(database_url: str) -> None:
             )
             await conn.execute(
                 text(
-                    f"insert into memberships (org_id, principal_id, role, created) values ('o1', 'p1', 'admin', '{now}')"
+                    "insert into memberships (org_id, principal_id, role, created) "
+                    f"values ('o1', 'p1', 'admin', '{now}')"
                 )
             )
         await upgrade(engine)
