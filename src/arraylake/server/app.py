@@ -33,6 +33,7 @@ from arraylake.server.repos.grants_router import router as grants_router
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
+from arraylake.server.web.oidc import OidcProvider
 from arraylake.server.web.router import router as web_router
 from arraylake.types import ServiceInfo
 
@@ -62,6 +63,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             tokens=TokenCache(engine, settings.token_cache_seconds, signer, settings.oauth_client_ids),
             secrets=SecretBox.from_settings(settings),
             signer=signer,
+            oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:
         await engine.dispose()

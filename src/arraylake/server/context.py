@@ -15,6 +15,7 @@ from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
+from arraylake.server.web.oidc import OidcProvider
 
 
 @dataclass
@@ -24,6 +25,7 @@ class AppContext:
     tokens: TokenCache
     secrets: SecretBox
     signer: TokenSigner
+    oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

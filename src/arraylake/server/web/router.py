@@ -12,9 +12,10 @@ from fastapi.templating import Jinja2Templates
 
 from arraylake.server.context import AppContext, app_context
 from arraylake.server.identity import device, throttle
-from arraylake.server.identity.service import check_password, principal_by_id
+from arraylake.server.identity.service import check_password, principal_by_id, user_for_external_account
 from arraylake.server.logs import get_logger
 from arraylake.server.web import session
+from arraylake.server.web.oidc import OidcError
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -92,6 +93,77 @@ async def login(
     log.info("signed in", principal=principal_id)
     response = RedirectResponse(target, status_code=303)
     session.start(response, request, ctx.signer, principal_id, settings.web_session_seconds)
+    return response
+
+
+def _callback_url(request: Request, ctx: AppContext) -> str:
+    base = (
+        ctx.settings.public_url.rstrip("/") if ctx.settings.public_url else str(request.base_url).rstrip("/")
+    )
+    return f"{base}/login/oidc/callback"
+
+
+@router.get("/login/oidc")
+async def login_oidc(
+    request: Request, next: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
+) -> Response:
+    """Send the browser to the external sign-in provider."""
+    if ctx.oidc is None:
+        return _message(
+            request, "Not available", "This service has no external sign-in.", tone="error", status=404
+        )
+    try:
+        url, remembered = await ctx.oidc.authorization_url(_callback_url(request, ctx))
+    except OidcError as exc:
+        return _message(request, "Sign-in unavailable", str(exc), tone="error", status=502)
+    response = RedirectResponse(url, status_code=302)
+    session.remember_oidc(response, request, ctx.signer, {**remembered, "next": session.safe_next(next)})
+    return response
+
+
+@router.get("/login/oidc/callback")
+async def login_oidc_callback(
+    request: Request,
+    code: str | None = Query(default=None),
+    state: str | None = Query(default=None),
+    error: str | None = Query(default=None),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Back from the provider: check the state, verify the identity, sign the user in."""
+    if ctx.oidc is None:
+        return _message(
+            request, "Not available", "This service has no external sign-in.", tone="error", status=404
+        )
+    remembered = session.recall_oidc(request, ctx.signer)
+    if remembered is None or not state or state != remembered.get("state"):
+        return _message(
+            request, "Sign-in failed", "This sign-in link is stale. Start again.", tone="error", status=400
+        )
+    if error or not code:
+        return _message(
+            request, "Sign-in cancelled", "The provider did not sign you in.", tone="error", status=401
+        )
+    try:
+        who = await ctx.oidc.identity(_callback_url(request, ctx), code, remembered)
+    except OidcError as exc:
+        log.warning("external sign-in refused", reason=str(exc))
+        return _message(request, "Sign-in failed", str(exc), tone="error", status=401)
+    async with ctx.engine.begin() as conn:
+        principal_id = await user_for_external_account(
+            conn,
+            subject=who.subject,
+            email=who.email,
+            first_name=who.first_name,
+            family_name=who.family_name,
+            create=ctx.settings.oidc_create_users,
+        )
+    if principal_id is None:
+        text = f"There is no account for {who.email} on this service. Ask an administrator to create one."
+        return _message(request, "No account", text, tone="error", status=403)
+    log.info("signed in through OIDC", principal=principal_id)
+    response = RedirectResponse(session.safe_next(remembered.get("next")), status_code=303)
+    session.start(response, request, ctx.signer, principal_id, ctx.settings.web_session_seconds)
+    response.delete_cookie(session.OIDC_COOKIE, path="/login/oidc")
     return response
 
 

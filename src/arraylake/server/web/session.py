@@ -63,3 +63,32 @@ def safe_next(target: str | None, default: str = "/device") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+OIDC_COOKIE = "arraylake_oidc"
+OIDC_AUDIENCE = "arraylake-oidc"
+OIDC_SECONDS = 600
+
+
+def remember_oidc(response: Response, request: Request, signer: TokenSigner, data: dict[str, str]) -> None:
+    """Keep state, nonce, PKCE verifier and the way back while the browser is at the provider."""
+    token = signer.issue({"sub": "oidc", "aud": OIDC_AUDIENCE, "use": "oidc", **data}, OIDC_SECONDS)
+    response.set_cookie(
+        OIDC_COOKIE,
+        token,
+        max_age=OIDC_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/login/oidc",
+    )
+
+
+def recall_oidc(request: Request, signer: TokenSigner) -> dict[str, str] | None:
+    raw = request.cookies.get(OIDC_COOKIE)
+    if not raw:
+        return None
+    claims = signer.verify(raw, audience=OIDC_AUDIENCE, use="oidc")
+    if claims is None:
+        return None
+    return {k: str(claims[k]) for k in ("state", "nonce", "verifier", "next") if k in claims}
