@@ -525,14 +525,11 @@ def test_local_bucket_config_cannot_escape(world: World, bucket: dict, phrase: s
         ),
         (
             {
-                "platform": "s3",
+                "platform": "gs",
                 "name": "bkt",
-                "extra_config": {"region_name": "us-east-1"},
                 "auth_config": {
-                    "method": "aws_customer_managed_role",
-                    "external_customer_id": "c",
-                    "external_role_name": "r",
-                    "shared_secret": "s3cr3t-value",
+                    "method": "gcp_customer_managed_role",
+                    "target_service_account": "sa@p.iam.example.com",
                 },
             },
             "is not supported by this service yet",

@@ -231,6 +231,6 @@ def container_credentials(bucket: BucketResponse, credentials: AnyCredentials | 
     raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
 
 
-def is_writable_without_credentials(bucket: BucketResponse) -> bool:
-    """Anonymous object-store buckets are read-only; local directories are not."""
+def can_write(bucket: BucketResponse) -> bool:
+    """Anonymous object-store buckets are read-only; local directories and buckets with credentials not."""
     return bucket.platform == Platform.LOCAL or bucket.auth_method != AuthMethod.ANONYMOUS

@@ -102,6 +102,8 @@ class AuthMethod(StrEnum):
     R2_CUSTOMER_MANAGED_ROLE = "r2_customer_managed_role"
     AZURE_CREDENTIAL_DELEGATION = "azure_credential_delegation"
     BUCKET_POLICY = "bucket_policy"
+    STS_ASSUME_ROLE = "sts_assume_role"
+    """Short-lived credentials from STS ``AssumeRole`` at any S3-compatible store (an extension)."""
 
 
 class OrgActions(StrEnum):
@@ -148,6 +150,21 @@ class AWSCustomerManagedRoleAuth(WireModel):
     shared_secret: WireSecret | None = None
 
 
+class StsAssumeRoleAuth(WireModel):
+    """The service assumes ``role_arn`` with its own keys at the store (``access_key_id``), narrowing each
+    session to one repo's prefix and one kind of access."""
+
+    method: Literal["sts_assume_role"] = "sts_assume_role"
+    role_arn: str = Field(min_length=1, max_length=2048)
+    access_key_id: str = Field(min_length=1, max_length=256)
+    secret_access_key: WireSecret = Field(min_length=1, max_length=1024)
+    external_id: str | None = Field(default=None, max_length=1224)
+    sts_endpoint_url: str | None = Field(default=None, description="Default: the bucket's endpoint_url")
+    duration_seconds: int | None = Field(
+        default=3600, ge=900, le=43200, description="Session lifetime; None leaves it to the store"
+    )
+
+
 class GCPCustomerManagedRoleAuth(WireModel):
     method: Literal["gcp_customer_managed_role"] = "gcp_customer_managed_role"
     target_service_account: str
@@ -175,6 +192,7 @@ class BucketPolicyAuth(WireModel):
 AuthConfig = Annotated[
     AnonymousAuth
     | HmacAuth
+    | StsAssumeRoleAuth
     | AWSCustomerManagedRoleAuth
     | GCPCustomerManagedRoleAuth
     | R2CustomerManagedRoleAuth
@@ -279,6 +297,7 @@ def check_platform_rules(platform: Platform, extra_config: dict[str, Any], auth:
         raise ValueError("anonymous azure buckets need auth_config storage_account")
     role_platforms = {
         AuthMethod.AWS_CUSTOMER_MANAGED_ROLE: {Platform.S3, Platform.S3_COMPATIBLE, Platform.MINIO},
+        AuthMethod.STS_ASSUME_ROLE: {Platform.S3, Platform.S3_COMPATIBLE, Platform.MINIO},
         AuthMethod.CUSTOMER_MANAGED_ROLE: {Platform.S3, Platform.S3_COMPATIBLE, Platform.MINIO},
         AuthMethod.GCP_CUSTOMER_MANAGED_ROLE: {Platform.GS},
         AuthMethod.R2_CUSTOMER_MANAGED_ROLE: {Platform.S3_COMPATIBLE},

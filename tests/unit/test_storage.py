@@ -17,7 +17,7 @@ from arraylake.storage import (
     container_url_prefix,
     credentials_from_bucket,
     icechunk_storage,
-    is_writable_without_credentials,
+    can_write,
     storage_arguments,
 )
 from arraylake.types import (
@@ -79,7 +79,7 @@ def test_local_storage_needs_the_local_path() -> None:
 
 
 def test_local_buckets_are_writable_without_credentials() -> None:
-    assert is_writable_without_credentials(local_bucket())
+    assert can_write(local_bucket())
     assert credentials_from_bucket(local_bucket()) is None
 
 
@@ -152,7 +152,7 @@ def test_s3_compatible_flags(platform: str, extra: dict, allow_http: bool, path_
 def test_s3_anonymous() -> None:
     b = bucket("s3", extra_config={"region_name": "us-west-2"})
     assert credentials_from_bucket(b) is None
-    assert not is_writable_without_credentials(b)
+    assert not can_write(b)
     kwargs = storage_arguments(b, "public/data").kwargs
     assert kwargs["anonymous"] is True
     assert not {"access_key_id", "secret_access_key", "session_token"} & set(kwargs)

@@ -17,6 +17,7 @@ from arraylake._version import __version__
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext
+from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import check_schema
 from arraylake.server.errors import ServiceError
@@ -63,6 +64,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             tokens=TokenCache(engine, settings.token_cache_seconds, signer, settings.oauth_client_ids),
             secrets=SecretBox.from_settings(settings),
             signer=signer,
+            vendor=CredentialVendor(settings),
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:
@@ -71,7 +73,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         app.state.ctx = ctx
         ctx.spawn(
-            _janitor(Cleaner(engine, BucketCodec(settings, ctx.secrets)), settings.janitor_interval_seconds)
+            _janitor(
+                Cleaner(engine, BucketCodec(settings, ctx.secrets), ctx.vendor),
+                settings.janitor_interval_seconds,
+            )
         )
         log.info("service ready", version=__version__, database=engine.dialect.name)
         yield

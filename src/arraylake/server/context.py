@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
@@ -25,6 +26,7 @@ class AppContext:
     tokens: TokenCache
     secrets: SecretBox
     signer: TokenSigner
+    vendor: CredentialVendor
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 

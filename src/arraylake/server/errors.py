@@ -60,3 +60,12 @@ class ServiceUnavailable(ServiceError):
     """The catalog database is unreachable; the request may be retried."""
 
     status_code = 503
+
+
+class UpstreamRefused(ServiceError):
+    """A store or its STS answered but refused: 502 (the failure is upstream), marked not worth retrying."""
+
+    status_code = 502
+
+    def __init__(self, detail: object):
+        super().__init__(detail, headers={"x-arraylake-retry": "no"})

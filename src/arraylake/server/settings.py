@@ -86,6 +86,9 @@ class ServerSettings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_display_name: str = "single sign-on"
     oidc_create_users: bool = Field(default=True, description="Create a user on first sign-in through OIDC.")
+    aws_sts_endpoint_url: str | None = Field(
+        default=None, description="STS endpoint for aws_customer_managed_role buckets; default: AWS's own."
+    )
     fault_injection: str | None = Field(
         default=None, description="Testing only: the name of a point at which the process exits abruptly."
     )

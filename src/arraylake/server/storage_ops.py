@@ -16,14 +16,14 @@ import obstore
 from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
 
 from arraylake.server.errors import StorageRefused, StorageUnavailable
-from arraylake.storage import credentials_from_bucket, force_path_style, local_bucket_path, use_ssl
-from arraylake.types import S3_LIKE_PLATFORMS, BucketResponse, Platform, S3Credentials
+from arraylake.storage import force_path_style, local_bucket_path, use_ssl
+from arraylake.types import S3_LIKE_PLATFORMS, AnyCredentials, BucketResponse, Platform, S3Credentials
 
 DELETE_BATCH = 1000
 
 
-def object_store(bucket: BucketResponse) -> Any:
-    """An obstore store rooted at the bucket (not at its prefix), with the bucket's own credentials."""
+def object_store(bucket: BucketResponse, credentials: AnyCredentials | None) -> Any:
+    """An obstore store rooted at the bucket (not at its prefix), signing with ``credentials``."""
     if bucket.platform == Platform.LOCAL:
         return LocalStore(local_bucket_path(bucket), mkdir=True)
     if bucket.platform in S3_LIKE_PLATFORMS:
@@ -35,10 +35,11 @@ def object_store(bucket: BucketResponse) -> Any:
         }
         if extra.get("endpoint_url"):
             kwargs["endpoint"] = extra["endpoint_url"]
-        credentials = credentials_from_bucket(bucket)
         if isinstance(credentials, S3Credentials):
             kwargs["access_key_id"] = credentials.aws_access_key_id
             kwargs["secret_access_key"] = credentials.aws_secret_access_key.get_secret_value()
+            if credentials.aws_session_token is not None:
+                kwargs["session_token"] = credentials.aws_session_token.get_secret_value()
         else:
             kwargs["skip_signature"] = True
         return S3Store(bucket.name, **kwargs)
@@ -64,13 +65,13 @@ def _dir_prefix(prefix: str) -> str:
     return prefix.rstrip("/") + "/"
 
 
-async def prefix_is_empty(bucket: BucketResponse, prefix: str) -> bool:
+async def prefix_is_empty(bucket: BucketResponse, prefix: str, credentials: AnyCredentials | None) -> bool:
     """Whether no object exists under ``prefix`` in the bucket."""
     if bucket.platform == Platform.LOCAL:
         path = Path(local_bucket_path(bucket)) / prefix
         return not path.exists() or not any(path.iterdir())
     try:
-        stream = obstore.list(object_store(bucket), prefix=_dir_prefix(prefix), chunk_size=1)
+        stream = obstore.list(object_store(bucket, credentials), prefix=_dir_prefix(prefix), chunk_size=1)
         async for batch in stream:
             if batch:
                 return False
@@ -82,6 +83,7 @@ async def prefix_is_empty(bucket: BucketResponse, prefix: str) -> bool:
 async def delete_prefix(
     bucket: BucketResponse,
     prefix: str,
+    credentials: AnyCredentials | None,
     *,
     after_batch: Callable[[int], Awaitable[None]] | None = None,
     batch_size: int = DELETE_BATCH,
@@ -90,7 +92,7 @@ async def delete_prefix(
     runs after each batch. Returns the number of objects deleted."""
     if not prefix:
         raise ValueError("refusing to delete an empty prefix (the whole bucket)")
-    store = object_store(bucket)
+    store = object_store(bucket, credentials)
     deleted = 0
     try:
         async for batch in obstore.list(store, prefix=_dir_prefix(prefix), chunk_size=batch_size):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,7 +13,7 @@ from arraylake.server.identity.principals import Principal
 from arraylake.server.paths import org_name
 from arraylake.server.policy import Action, authorize, may_see_bucket_secrets, visible_repos
 from arraylake.server.repos.service import repos_in_bucket
-from arraylake.types import BucketModifyRequest, BucketResponse, NewBucket, Repo
+from arraylake.types import AnyCredentials, BucketModifyRequest, BucketResponse, NewBucket, Repo
 
 router = APIRouter(tags=["buckets"])
 
@@ -115,3 +116,22 @@ async def list_bucket_repos(
     _, names = visible_repos(principal, org)
     async with ctx.engine.connect() as conn:
         return await repos_in_bucket(conn, codec(ctx), member, str(bucket_id), only_names=names)
+
+
+@router.get("/orgs/{org}/buckets/{bucket_id}/credentials", response_model=AnyCredentials | None)
+async def bucket_credentials(
+    bucket_id: UUID,
+    access: Literal["read", "write"] = Query(default="read"),
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> AnyCredentials | None:
+    """Credentials for the whole bucket config (its prefix), e.g. for virtual chunk containers: read for
+    those who may read the org's repos, write for those who may create them."""
+    member = authorize(principal, org, Action.CREATE_REPO if access == "write" else Action.READ_BUCKETS)
+    async with ctx.engine.connect() as conn:
+        row = await service.bucket_row(conn, member, str(bucket_id))
+    bucket = codec(ctx).to_wire(row, default_bucket_id=None, org_name=org, internal=True)
+    return await ctx.vendor.credentials(
+        bucket, bucket.prefix, write=access == "write", principal_id=principal.id
+    )

@@ -32,7 +32,9 @@ from arraylake.types import (
     utcnow,
 )
 
-SUPPORTED_AUTH_METHODS = frozenset({AuthMethod.ANONYMOUS, AuthMethod.HMAC})
+SUPPORTED_AUTH_METHODS = frozenset(
+    {AuthMethod.ANONYMOUS, AuthMethod.HMAC, AuthMethod.STS_ASSUME_ROLE, AuthMethod.AWS_CUSTOMER_MANAGED_ROLE}
+)
 SECRET_FIELDS = frozenset(
     {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key"}
 )
@@ -55,17 +57,28 @@ class BucketCodec:
         data = auth.model_dump(mode="json")
         return {k: self.secrets.seal(v) if k in SECRET_FIELDS and v else v for k, v in data.items()}
 
-    def open_auth(self, stored: dict[str, Any], *, reveal: bool = True) -> Any:
+    def open_auth(self, stored: dict[str, Any], *, reveal: bool = True, internal: bool = False) -> Any:
+        # HMAC keys are handed to those who may read there (clients sign requests with them); the keys
+        # behind role-based methods never leave the service.
+        shareable = stored.get("method") == AuthMethod.HMAC
+
         def value(key: str, item: Any) -> Any:
             if key not in SECRET_FIELDS or not item:
                 return item
-            return self.secrets.open(item) if reveal else MASKED
+            return self.secrets.open(item) if internal or (reveal and shareable) else MASKED
 
         return _auth_adapter.validate_python({k: value(k, v) for k, v in stored.items()})
 
     def to_wire(
-        self, row: Row, *, default_bucket_id: str | None, org_name: str, reveal_secrets: bool = True
+        self,
+        row: Row,
+        *,
+        default_bucket_id: str | None,
+        org_name: str,
+        reveal_secrets: bool = True,
+        internal: bool = False,
     ) -> BucketResponse:
+        """The wire model; ``internal`` opens every secret, for the service's own use only."""
         extra = dict(row.extra_config)
         if row.platform == Platform.LOCAL:
             extra[LOCAL_PATH_KEY] = str(self.local_path(org_name, row.name))
@@ -80,7 +93,7 @@ class BucketCodec:
             updated=row.updated,
             created_by=row.created_by,
             is_default=row.id == default_bucket_id,
-            auth_config=self.open_auth(row.auth_config, reveal=reveal_secrets),
+            auth_config=self.open_auth(row.auth_config, reveal=reveal_secrets, internal=internal),
         )
 
 
@@ -210,7 +223,7 @@ async def modify_bucket(
     conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str, change: BucketModifyRequest
 ) -> BucketResponse:
     row = await bucket_row(conn, org, bucket_id)
-    current = codec.to_wire(row, default_bucket_id=None, org_name=org.org_name)
+    current = codec.to_wire(row, default_bucket_id=None, org_name=org.org_name, internal=True)
     moves = {
         key: value
         for key, value in (("platform", change.platform), ("name", change.name), ("prefix", change.prefix))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server import faults, storage_ops
 from arraylake.server.buckets.service import BucketCodec
+from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.schema import (
     LIFECYCLE_CREATING,
     LIFECYCLE_DELETING,
@@ -26,7 +27,7 @@ from arraylake.server.db.schema import (
 )
 from arraylake.server.logs import get_logger
 from arraylake.server.repos.service import drop_row
-from arraylake.storage import credentials_from_bucket, is_writable_without_credentials
+from arraylake.storage import can_write
 from arraylake.types import utcnow
 
 log = get_logger("arraylake.server.cleanup")
@@ -36,6 +37,7 @@ log = get_logger("arraylake.server.cleanup")
 class Cleaner:
     engine: AsyncEngine
     codec: BucketCodec
+    vendor: CredentialVendor
 
     @property
     def lease(self) -> timedelta:
@@ -85,8 +87,8 @@ class Cleaner:
             return 0
         deleted = 0
         if bucket_row is not None and not row.retain_data:
-            bucket = self.codec.to_wire(bucket_row, default_bucket_id=None, org_name=row.org)
-            if is_writable_without_credentials(bucket) or credentials_from_bucket(bucket) is not None:
+            bucket = self.codec.to_wire(bucket_row, default_bucket_id=None, org_name=row.org, internal=True)
+            if can_write(bucket):
                 first = True
 
                 async def after_batch(count: int) -> None:
@@ -99,6 +101,7 @@ class Cleaner:
                 deleted = await storage_ops.delete_prefix(
                     bucket,
                     row.prefix,
+                    await self.vendor.for_service(bucket, row.prefix),
                     after_batch=after_batch,
                     batch_size=self.codec.settings.delete_batch_size,
                 )

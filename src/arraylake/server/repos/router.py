@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
@@ -11,14 +12,15 @@ from fastapi.responses import JSONResponse
 from arraylake.server import faults
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext, app_context, current_principal
-from arraylake.server.identity.principals import Principal
+from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.logs import get_logger
 from arraylake.server.paths import org_name, repo_name
-from arraylake.server.policy import Action, authorize, authorize_repo, visible_repos
+from arraylake.server.policy import Action, authorize, authorize_repo, repo_actions, visible_repos
 from arraylake.server.repos import service
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.metadata_index import parse_filter
 from arraylake.types import (
+    AnyCredentials,
     OpenRepoResponse,
     PaginatedRepos,
     Repo,
@@ -86,7 +88,7 @@ async def create_repo(
     """Record a new repo (``create_mode`` ``register``), or reserve it until activated (``create``)."""
     member = authorize(principal, org, Action.CREATE_REPO)
     async with ctx.engine.begin() as conn:
-        repo, _ = await service.create_repo(conn, codec(ctx), member, principal, body)
+        repo, _ = await service.create_repo(conn, codec(ctx), ctx.vendor, member, principal, body)
     faults.crash_point(ctx.settings, faults.CREATE_AFTER_RESERVE)
     return repo
 
@@ -101,7 +103,9 @@ async def import_repo(
     """Register an Icechunk repository that already exists in one of the org's buckets."""
     member = authorize(principal, org, Action.CREATE_REPO)
     async with ctx.engine.begin() as conn:
-        repo, _ = await service.create_repo(conn, codec(ctx), member, principal, body.as_create_body())
+        repo, _ = await service.create_repo(
+            conn, codec(ctx), ctx.vendor, member, principal, body.as_create_body()
+        )
     return repo
 
 
@@ -117,18 +121,57 @@ async def get_repo(
         return await service.get_repo(conn, codec(ctx), scope, repo)
 
 
+Access = Literal["read", "write"]
+
+
+def _access(principal: Principal, org: str, repo: str, access: Access | None) -> tuple[OrgScope, bool]:
+    """The repo's org and whether to hand out write access: as asked, or the most the caller may have."""
+    scope = authorize_repo(
+        principal, org, repo, RepoActions.CAN_WRITE if access == "write" else RepoActions.CAN_READ
+    )
+    write = access == "write" or (
+        access is None and RepoActions.CAN_WRITE in repo_actions(principal, org, repo)
+    )
+    return scope, write
+
+
 @router.get("/repos/{org}/{repo}/open", response_model=OpenRepoResponse)
 async def open_repo(
     org: str = Depends(org_name),
     repo: str = Depends(repo_name),
+    access: Access | None = Query(default=None, description="read or write; default: the most allowed"),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> OpenRepoResponse:
-    """Everything a client needs to open the repo, in one round trip."""
-    scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
+    """Everything a client needs to open the repo, in one round trip, with credentials for the access the
+    caller asks for (default: the most its rights allow)."""
+    scope, write = _access(principal, org, repo, access)
     async with ctx.engine.connect() as conn:
         row = await service.repo_row(conn, scope, repo)
-        return await service.open_info(conn, codec(ctx), scope, principal, row)
+        return await service.open_info(conn, codec(ctx), ctx.vendor, scope, principal, row, write=write)
+
+
+@router.get("/repos/{org}/{repo}/bucket-credentials", response_model=AnyCredentials | None)
+async def repo_credentials(
+    org: str = Depends(org_name),
+    repo: str = Depends(repo_name),
+    access: Access | None = Query(default=None, description="read or write; default: the most allowed"),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> AnyCredentials | None:
+    """Storage credentials for the repo's prefix only (``null`` when its bucket needs none).
+
+    Also answers the creator of a repo still being created (``create`` mode), for writing it.
+    """
+    async with ctx.engine.connect() as conn:
+        reserved = await service.reservation_of(conn, principal, org, repo)
+        if reserved is not None:
+            scope, row, write = reserved
+        else:
+            scope, write = _access(principal, org, repo, access)
+            row = await service.repo_row(conn, scope, repo)
+        bucket = await service.internal_bucket(conn, codec(ctx), scope, row)
+    return await ctx.vendor.credentials(bucket, row.prefix, write=write, principal_id=principal.id)
 
 
 @router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)
@@ -141,7 +184,7 @@ async def activate_repo(
     """Finish a ``create``-mode creation once the Icechunk repository exists (idempotent)."""
     member = authorize(principal, org, Action.CREATE_REPO)
     async with ctx.engine.begin() as conn:
-        return await service.activate_repo(conn, codec(ctx), member, principal, repo)
+        return await service.activate_repo(conn, codec(ctx), ctx.vendor, member, principal, repo)
 
 
 @router.patch("/orgs/{org}/{repo}", response_model=Repo)
@@ -226,7 +269,7 @@ async def delete_repo(
         )
     if repo_id is None:
         return Response(status_code=204)
-    purge = ctx.spawn(Cleaner(ctx.engine, codec(ctx)).purge(repo_id))
+    purge = ctx.spawn(Cleaner(ctx.engine, codec(ctx), ctx.vendor).purge(repo_id))
     try:
         await asyncio.wait_for(asyncio.shield(purge), timeout=ctx.settings.inline_delete_seconds)
     except TimeoutError:

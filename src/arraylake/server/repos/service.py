@@ -28,6 +28,7 @@ from arraylake.server.buckets.service import (
     bucket_row_by_nickname,
     default_bucket_id,
 )
+from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_CREATING,
@@ -41,8 +42,9 @@ from arraylake.server.db.schema import (
 from arraylake.server.errors import Conflict, InvalidInput, NotFound, StorageRefused
 from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.repos.metadata_index import filter_clauses, write_index
-from arraylake.storage import credentials_from_bucket, icechunk_storage, is_writable_without_credentials
+from arraylake.storage import can_write, icechunk_storage
 from arraylake.types import (
+    AnyCredentials,
     Author,
     BucketResponse,
     CreateMode,
@@ -157,6 +159,26 @@ async def repo_row(
     return row
 
 
+async def reservation_of(
+    conn: AsyncConnection, principal: Principal, org: str, name: str
+) -> tuple[OrgScope, Row, bool] | None:
+    """A repo that this principal is creating (``create`` mode, not yet activated), with write access."""
+    member = principal.memberships.get(org)
+    if member is None:
+        return None
+    row = (
+        await conn.execute(
+            select(repos).where(
+                repos.c.org_id == member.org_id,
+                repos.c.live_name == name,
+                repos.c.lifecycle == LIFECYCLE_CREATING,
+                repos.c.created_by == principal.id,
+            )
+        )
+    ).one_or_none()
+    return (member, row, True) if row is not None else None
+
+
 async def list_repos(
     conn: AsyncConnection,
     codec: BucketCodec,
@@ -221,17 +243,39 @@ async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, nam
     return await RepoReader(conn, codec, org).to_wire(await repo_row(conn, org, name))
 
 
+async def internal_bucket(
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, row: Row
+) -> BucketResponse:
+    """A repo's bucket with every secret open, for the service's own use (credentials, storage work)."""
+    found = None
+    if row.bucket_id is not None:
+        found = (await conn.execute(select(buckets).where(buckets.c.id == row.bucket_id))).one_or_none()
+    if found is None:
+        raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
+    return codec.to_wire(found, default_bucket_id=None, org_name=org.org_name, internal=True)
+
+
 async def open_info(
-    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, row: Row
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    vendor: CredentialVendor,
+    org: OrgScope,
+    principal: Principal,
+    row: Row,
+    *,
+    write: bool,
 ) -> OpenRepoResponse:
-    """Everything needed to open the repo: bucket, prefix, credentials for this principal, author, status."""
+    """Everything needed to open the repo: bucket, prefix, credentials for this principal (read-only unless
+    ``write``), author, status."""
     bucket = await RepoReader(conn, codec, org).bucket(row.bucket_id)
     if bucket is None:
         raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
+    source = await internal_bucket(conn, codec, org, row)
+    credentials = await vendor.credentials(source, row.prefix, write=write, principal_id=principal.id)
     return OpenRepoResponse(
         repo_bucket=bucket,
         repo_prefix=row.prefix,
-        repo_credentials=credentials_from_bucket(bucket),
+        repo_credentials=credentials,
         virtual_chunk_credentials={},
         author=Author(name=principal.author_name, email=principal.email),
         principal_id=principal.id,
@@ -325,6 +369,7 @@ async def _check_name_free(conn: AsyncConnection, org: OrgScope, name: str, now:
 async def _target_bucket(
     conn: AsyncConnection, codec: BucketCodec, org: OrgScope, nickname: str | None
 ) -> BucketResponse:
+    """The bucket a new repo goes to (named, or the org's default), secrets open for the service."""
     if nickname is not None:
         row = await bucket_row_by_nickname(conn, org, nickname)
     else:
@@ -335,11 +380,17 @@ async def _target_bucket(
                 "or set a default with set_default_bucket_config"
             )
         row = await bucket_row(conn, org, default_id)
-    return codec.to_wire(row, default_bucket_id=row.id if nickname is None else None, org_name=org.org_name)
+    default_id = row.id if nickname is None else None
+    return codec.to_wire(row, default_bucket_id=default_id, org_name=org.org_name, internal=True)
 
 
 async def create_repo(
-    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, body: RepoCreateBody
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    vendor: CredentialVendor,
+    org: OrgScope,
+    principal: Principal,
+    body: RepoCreateBody,
 ) -> tuple[Repo, Row]:
     """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`; in ``import`` mode
     the Icechunk repository must already exist at the prefix."""
@@ -355,20 +406,22 @@ async def create_repo(
     prefix = join_prefix(bucket.prefix, body.prefix or f"{repo_id}-{body.name}")
     if len(prefix) > MAX_REPO_PREFIX_LENGTH:
         raise InvalidInput(f"repo prefix is longer than {MAX_REPO_PREFIX_LENGTH} characters")
-    if importing and not await _icechunk_repo_exists(bucket, prefix):
+    if importing and not await _icechunk_repo_exists(
+        bucket, prefix, await vendor.for_service(bucket, prefix)
+    ):
         raise InvalidInput(
             f"no Icechunk repository at prefix {prefix!r} in bucket config {bucket.nickname!r}"
         )
     creating = body.create_mode == CreateMode.CREATE
     if creating:
-        if not is_writable_without_credentials(bucket) and credentials_from_bucket(bucket) is None:
+        if not can_write(bucket):
             raise InvalidInput(
                 f"bucket config {bucket.nickname!r} has anonymous (read-only) access: "
                 "repos cannot be created in it"
             )
         # Checked before the catalog is locked: storage may be slow. Data that appears in between is
         # caught by Icechunk itself, which refuses to create a repository in a prefix that isn't clean.
-        if not await storage_ops.prefix_is_empty(bucket, prefix):
+        if not await storage_ops.prefix_is_empty(bucket, prefix, await vendor.for_service(bucket, prefix)):
             raise Conflict(
                 f"prefix {prefix!r} in bucket {bucket.name!r} already holds data; choose another prefix"
             )
@@ -410,14 +463,18 @@ async def create_repo(
 
 
 async def activate_repo(
-    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, name: str
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    vendor: CredentialVendor,
+    org: OrgScope,
+    principal: Principal,
+    name: str,
 ) -> OpenRepoResponse:
     """Make a repo created in ``create`` mode visible, once its Icechunk repository exists. Idempotent."""
     row = await repo_row(conn, org, name, (LIFECYCLE_CREATING, LIFECYCLE_ACTIVE))
     if row.lifecycle == LIFECYCLE_CREATING:
-        bucket = await RepoReader(conn, codec, org).bucket(row.bucket_id)
-        assert bucket is not None
-        if not await _icechunk_repo_exists(bucket, row.prefix):
+        bucket = await internal_bucket(conn, codec, org, row)
+        if not await _icechunk_repo_exists(bucket, row.prefix, await vendor.for_service(bucket, row.prefix)):
             raise Conflict(
                 f"no Icechunk repository exists at prefix {row.prefix!r} yet: create it, then activate"
             )
@@ -427,14 +484,14 @@ async def activate_repo(
             .values(lifecycle=LIFECYCLE_ACTIVE, lease_expires_at=None, updated=utcnow())
         )
         row = (await conn.execute(select(repos).where(repos.c.id == row.id))).one()
-    return await open_info(conn, codec, org, principal, row)
+    return await open_info(conn, codec, vendor, org, principal, row, write=True)
 
 
-async def _icechunk_repo_exists(bucket: BucketResponse, prefix: str) -> bool:
+async def _icechunk_repo_exists(
+    bucket: BucketResponse, prefix: str, credentials: AnyCredentials | None
+) -> bool:
     try:
-        storage = icechunk_storage(
-            bucket, prefix, credentials_from_bucket(bucket), scatter_initial_credentials=False
-        )
+        storage = icechunk_storage(bucket, prefix, credentials, scatter_initial_credentials=False)
         return await icechunk.Repository.exists_async(storage)
     except icechunk.IcechunkError as exc:
         raise StorageRefused(f"could not check bucket {bucket.nickname!r} for the new repository") from exc
