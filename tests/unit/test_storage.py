@@ -12,12 +12,12 @@ import pytest
 from arraylake.client import parse_bucket_uri
 from arraylake.storage import (
     apply_bucket_flags,
+    can_write,
     container_credentials,
     container_store_config,
     container_url_prefix,
     credentials_from_bucket,
     icechunk_storage,
-    can_write,
     storage_arguments,
 )
 from arraylake.types import (
