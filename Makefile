@@ -9,15 +9,18 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 PUBLISHED_VENV := .venv-published
+# The browser tests drive this Chromium (Debian's package); Playwright's own browser download is not used.
+CHROMIUM := /usr/bin/chromium
 export UV_PYTHON := $(PY312)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup demo test lint format published-client clean
+.PHONY: help setup demo test lint format published-client browser clean
 
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check and format check"
+	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
 
 $(UV):
 	@test -n "$(PY312)" || { echo "Python 3.12 not found: install it or pass PY312=/path/to/python3.12" >&2; exit 1; }
@@ -38,6 +41,18 @@ $(PUBLISHED_VENV)/.synced: $(UV) tests/published_client/requirements.txt
 
 published-client: $(PUBLISHED_VENV)/.synced
 
+# Chromium from the system packages, as root or through sudo.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "$(CHROMIUM) is missing and neither root nor sudo is available to install it: install the chromium and chromium-driver packages" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "$(CHROMIUM) is missing and there is no apt-get: install Chromium at $(CHROMIUM)" >&2; exit 1; }; \
+	  echo "installing chromium (apt-get)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	}
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing after installing chromium" >&2; exit 1; }
+
 demo: setup
 	$(PY) examples/demo.py
 
@@ -49,7 +64,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix src tests examples
 	$(VENV)/bin/ruff format src tests examples
 
-test: setup published-client lint
+test: setup published-client browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -27,6 +27,7 @@ from arraylake import storage as storage_mod
 from arraylake._sync import blocking
 from arraylake.access import AccessMethods
 from arraylake.config import config as _config
+from arraylake.credentials import Access, ServiceCredentials
 from arraylake.exceptions import (
     ArraylakeConflictError,
     ArraylakeError,
@@ -55,6 +56,7 @@ from arraylake.types import (
     RepoKind,
     RepoMetadata,
     RepoModel,
+    S3Credentials,
 )
 
 RepoConfig = icechunk.RepositoryConfig | None
@@ -184,8 +186,25 @@ class AsyncClient(AccessMethods):
         org, repo = parse_repo_name(name)
         return Repo.model_validate(await self._transport.get_json(f"/repos/{org}/{repo}"))
 
-    async def _open_info(self, org: str, repo: str) -> OpenRepoResponse:
-        return OpenRepoResponse.model_validate(await self._transport.get_json(f"/repos/{org}/{repo}/open"))
+    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenRepoResponse:
+        params = {"access": access} if access else None
+        body = await self._transport.get_json(f"/repos/{org}/{repo}/open", params=params)
+        return OpenRepoResponse.model_validate(body)
+
+    def _service_credentials(self, path: str, access: Access | None) -> ServiceCredentials:
+        return ServiceCredentials(self.service_uri, path, access, self.token)
+
+    def _storage(
+        self, bucket: BucketResponse, prefix: str, credentials: Any, refresh: ServiceCredentials
+    ) -> icechunk.Storage:
+        """Storage with static credentials, or, when they expire, refreshed from the service as needed."""
+        if isinstance(credentials, S3Credentials) and credentials.expiration is not None:
+            refresh.seed(credentials)
+            scatter = bool(_config.get("icechunk.scatter_initial_credentials", True))
+            return storage_mod.icechunk_storage(
+                bucket, prefix, get_credentials=refresh, scatter_initial_credentials=scatter
+            )
+        return storage_mod.icechunk_storage(bucket, prefix, credentials)
 
     async def get_repo(
         self,
@@ -207,9 +226,10 @@ class AsyncClient(AccessMethods):
                 credentials for those buckets are fetched and handed to Icechunk.
         """
         org, repo_name = parse_repo_name(name)
-        info = await self._open_info(org, repo_name)
+        access: Access | None = "read" if read_only else None
+        info = await self._open_info(org, repo_name, access)
         _check_status(name, info)
-        storage = self._storage_from_open(info)
+        storage = self._storage_from_open(org, repo_name, info, access)
         authorize = None
         if virtual_container_nicknames:
             stored = await icechunk.Repository.fetch_config_async(storage)
@@ -222,8 +242,11 @@ class AsyncClient(AccessMethods):
         _set_author(repo, info)
         return repo
 
-    def _storage_from_open(self, info: OpenRepoResponse) -> icechunk.Storage:
-        return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, info.repo_credentials)
+    def _storage_from_open(
+        self, org: str, repo: str, info: OpenRepoResponse, access: Access | None
+    ) -> icechunk.Storage:
+        refresh = self._service_credentials(f"/repos/{org}/{repo}/bucket-credentials", access)
+        return self._storage(info.repo_bucket, info.repo_prefix, info.repo_credentials, refresh)
 
     async def get_or_create_repo(
         self,
@@ -318,9 +341,12 @@ class AsyncClient(AccessMethods):
             bucket = created.bucket
             if bucket is None:
                 raise ValueError(f"repo {name} has no storage bucket: set a default bucket for org {org}")
-            storage = storage_mod.icechunk_storage(
-                bucket, created.prefix, storage_mod.credentials_from_bucket(bucket)
-            )
+            refresh = self._service_credentials(f"/repos/{org}/{repo_name}/bucket-credentials", "write")
+            credentials = storage_mod.credentials_from_bucket(bucket)
+            if storage_mod.vends_credentials(bucket):
+                body = await self._transport.get_json(refresh.path, params={"access": "write"})
+                credentials = S3Credentials.model_validate(body)
+            storage = self._storage(bucket, created.prefix, credentials, refresh)
             repo_config = storage_mod.apply_bucket_flags(bucket, config)
             authorize = None
             if virtual_container_nicknames:
@@ -379,10 +405,10 @@ class AsyncClient(AccessMethods):
         """
         org, repo_name = parse_repo_name(name)
         info = await self._open_info(org, repo_name)
-        credentials = info.repo_credentials
         if credentials_override is not None:
             credentials = _coerce_credentials(info.repo_bucket.platform, credentials_override)
-        return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, credentials)
+            return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, credentials)
+        return self._storage_from_open(org, repo_name, info, None)
 
     async def delete_repo(
         self,
@@ -530,6 +556,9 @@ class AsyncClient(AccessMethods):
             bucket_config_nickname: Nickname of the bucket config.
         """
         bucket = await self._bucket_by_nickname(org, bucket_config_nickname)
+        if storage_mod.vends_credentials(bucket):
+            refresh = self._service_credentials(f"/orgs/{org}/buckets/{bucket.id}/credentials", "read")
+            return icechunk.s3_refreshable_credentials(refresh)
         return storage_mod.container_credentials(bucket, storage_mod.credentials_from_bucket(bucket))
 
     async def containers_credentials_for_buckets(
@@ -643,7 +672,7 @@ def _set_author(repo: icechunk.Repository, info: OpenRepoResponse) -> None:
 
 
 def _coerce_credentials(platform: Platform, value: Any) -> Any:
-    from arraylake.types import AzureCredentials, GSCredentials, S3Credentials
+    from arraylake.types import AzureCredentials, GSCredentials
 
     if isinstance(value, S3Credentials | GSCredentials | AzureCredentials):
         return value

@@ -231,6 +231,14 @@ def container_credentials(bucket: BucketResponse, credentials: AnyCredentials | 
     raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
 
 
+def vends_credentials(bucket: BucketResponse) -> bool:
+    """Whether the service hands out short-lived credentials for this bucket (role-based auth methods)."""
+    return bucket.platform != Platform.LOCAL and bucket.auth_method not in (
+        AuthMethod.ANONYMOUS,
+        AuthMethod.HMAC,
+    )
+
+
 def can_write(bucket: BucketResponse) -> bool:
     """Anonymous object-store buckets are read-only; local directories and buckets with credentials not."""
     return bucket.platform == Platform.LOCAL or bucket.auth_method != AuthMethod.ANONYMOUS

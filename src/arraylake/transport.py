@@ -199,7 +199,12 @@ class Transport:
             ):
                 refreshed = True
                 continue
-            if response.status_code in RETRY_STATUSES and status_attempt < self.settings.max_retries:
+            retryable = response.headers.get("x-arraylake-retry") != "no"
+            if (
+                response.status_code in RETRY_STATUSES
+                and retryable
+                and status_attempt < self.settings.max_retries
+            ):
                 await asyncio.sleep(_retry_after(response, status_attempt))
                 status_attempt += 1
                 continue

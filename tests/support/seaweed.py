@@ -15,6 +15,12 @@ from tests.support.processes import ManagedProcess, free_port, http_ok, wait_unt
 
 ADMIN_KEY = "seaweed-admin"
 ADMIN_SECRET = "seaweed-admin-secret-0123456789"
+# The identity the Arraylake service uses to assume the vending role (sts_assume_role buckets).
+VENDOR_KEY = "arraylake-vendor"
+VENDOR_SECRET = "arraylake-vendor-secret-9876543210"
+ROLE_ARN = "arn:aws:iam::000000000000:role/ArraylakeVending"
+# Lifetime of STS sessions when a request does not set DurationSeconds (short, to watch them expire).
+SHORT_SESSION_SECONDS = 30
 
 
 def weed_binary() -> str:
@@ -43,10 +49,16 @@ class SeaweedFS:
                     "name": "admin",
                     "credentials": [{"accessKey": ADMIN_KEY, "secretKey": ADMIN_SECRET}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
+                },
+                {
+                    "name": "vendor",
+                    "credentials": [{"accessKey": VENDOR_KEY, "secretKey": VENDOR_SECRET}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                },
             ]
         }
         (self.root / "s3.json").write_text(json.dumps(identities))
+        (self.root / "iam.json").write_text(json.dumps(_iam_config()))
         (self.root / "data").mkdir()
         args = [
             weed_binary(),
@@ -65,6 +77,7 @@ class SeaweedFS:
             "-admin.ui=false",
             "-master.telemetry=false",
             f"-s3.config={self.root / 's3.json'}",
+            f"-s3.iam.config={self.root / 'iam.json'}",
         ]
         self.process = ManagedProcess(args, self.root / "weed.log", cwd=self.root)
 
@@ -116,6 +129,50 @@ class SeaweedFS:
             "auth_config": {"method": "hmac", "access_key_id": ADMIN_KEY, "secret_access_key": ADMIN_SECRET},
         }
 
+    def sts_bucket_config(self, bucket: str, **auth: object) -> dict:
+        """Arguments for ``create_bucket_config`` of a bucket whose credentials the service vends with STS."""
+        config = self.bucket_config(bucket)
+        config["auth_config"] = {
+            "method": "sts_assume_role",
+            "role_arn": ROLE_ARN,
+            "access_key_id": VENDOR_KEY,
+            "secret_access_key": VENDOR_SECRET,
+            **auth,
+        }
+        return config
+
     def stop(self) -> None:
         self.process.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _iam_config() -> dict:
+    full_access = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]}
+        ],
+    }
+    return {
+        "sts": {
+            "tokenDuration": f"{SHORT_SESSION_SECONDS}s",
+            "maxSessionLength": "12h",
+            "issuer": "seaweedfs-sts",
+            "signingKey": "YXJyYXlsYWtlLXRlc3Qtc3RzLXNpZ25pbmcta2V5LTMyYg==",
+        },
+        "policy": {"defaultEffect": "Deny", "storeType": "memory"},
+        "roles": [
+            {
+                "roleName": "ArraylakeVending",
+                "roleArn": ROLE_ARN,
+                "trustPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole"]}
+                    ],
+                },
+                "attachedPolicies": ["BucketsFullAccess"],
+            }
+        ],
+        "policies": [{"name": "BucketsFullAccess", "document": full_access}],
+    }

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
 from arraylake.server.errors import InvalidInput
+from arraylake.server.logs import get_logger
 from arraylake.server.settings import ServerSettings
 from arraylake.storage import credentials_from_bucket
 from arraylake.types import (
@@ -35,6 +36,7 @@ from arraylake.types import (
 )
 
 MAX_REUSE_MARGIN = timedelta(minutes=10)
+log = get_logger("arraylake.server.credentials")
 SERVICE_PRINCIPAL = "arraylake-service"
 
 
@@ -104,6 +106,14 @@ class CredentialVendor:
                 self._request(bucket, prefix, write=write, principal_id=principal_id)
             )
             self.sts_calls += 1
+            log.info(
+                "sts session issued",
+                bucket=bucket.nickname,
+                prefix=prefix,
+                access="write" if write else "read",
+                principal=principal_id,
+                expires=credentials.expiration.isoformat() if credentials.expiration else None,
+            )
             self._remember(key, credentials)
             future.set_result(credentials)
             return credentials

@@ -1,0 +1,128 @@
+"""Refreshable storage credentials from the service, for Icechunk.
+
+Icechunk calls a credentials provider whenever the credentials it holds are about to expire. It pickles the
+provider and calls a fresh copy each time (also in Dask workers), so the provider is a small importable
+class and the cache lives at module level: one per process, shared by every repo object of the process.
+
+With ``scatter_initial_credentials`` Icechunk calls the provider once where the storage is built and ships
+the answer to Dask workers with the task graph, so workers do not each ask the service. The first answer
+comes from the cache, seeded with the credentials the service already sent with ``/open``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import httpx
+import icechunk
+
+from arraylake.exceptions import ArraylakeAuthenticationError
+from arraylake.token_file import read_tokens, token_path
+from arraylake.transport import raise_for_status
+from arraylake.types import S3Credentials, utcnow
+
+Access = Literal["read", "write"]
+# Hand out cached credentials only while they have this much life left (or half their life, if shorter).
+REUSE_MARGIN = timedelta(minutes=5)
+
+_lock = threading.Lock()
+_cache: dict[tuple[str, ...], tuple[S3Credentials, timedelta]] = {}
+fetches = 0
+"""How many times this process asked the service for credentials (for tests and benchmarks)."""
+
+
+def _usable(entry: tuple[S3Credentials, timedelta] | None) -> S3Credentials | None:
+    if entry is None:
+        return None
+    credentials, lifetime = entry
+    if credentials.expiration is None:
+        return credentials
+    margin = min(REUSE_MARGIN, lifetime / 2)
+    return credentials if credentials.expiration - utcnow() > margin else None
+
+
+def _to_icechunk(credentials: S3Credentials) -> icechunk.S3StaticCredentials:
+    return icechunk.S3StaticCredentials(
+        access_key_id=credentials.aws_access_key_id,
+        secret_access_key=credentials.aws_secret_access_key.get_secret_value(),
+        session_token=credentials.aws_session_token.get_secret_value()
+        if credentials.aws_session_token
+        else None,
+        expires_after=credentials.expiration,
+    )
+
+
+@dataclass(frozen=True)
+class ServiceCredentials:
+    """Fetches S3 credentials from a service endpoint; picklable, cached per process.
+
+    ``path`` is the endpoint (``/repos/ORG/REPO/bucket-credentials`` or
+    ``/orgs/ORG/buckets/ID/credentials``); ``token`` an API token, or ``None`` to use the saved login.
+    """
+
+    service_uri: str
+    path: str
+    access: Access | None
+    token: str | None = None
+
+    def _key(self) -> tuple[str, ...]:
+        who = hashlib.sha256((self.token or "login").encode()).hexdigest()[:16]
+        return (self.service_uri, self.path, self.access or "", who)
+
+    def seed(self, credentials: S3Credentials) -> None:
+        """Remember credentials obtained otherwise (e.g. with ``/open``)."""
+        lifetime = (credentials.expiration - utcnow()) if credentials.expiration else timedelta(0)
+        with _lock:
+            _cache[self._key()] = (credentials, lifetime)
+
+    def current(self) -> S3Credentials:
+        with _lock:
+            cached = _usable(_cache.get(self._key()))
+        if cached is not None:
+            return cached
+        credentials = self._fetch()
+        self.seed(credentials)
+        return credentials
+
+    def __call__(self) -> icechunk.S3StaticCredentials:
+        return _to_icechunk(self.current())
+
+    def _authorization(self) -> str:
+        if self.token:
+            return f"Bearer {self.token}"
+        tokens = read_tokens(token_path(self.service_uri))
+        if tokens is None:
+            raise ArraylakeAuthenticationError(
+                "not logged in: cannot refresh storage credentials", status_code=401
+            )
+        return f"Bearer {tokens.id_token}"
+
+    def _fetch(self) -> S3Credentials:
+        global fetches
+        url = self.service_uri.rstrip("/") + self.path
+        with httpx.Client(timeout=60) as http:
+            for attempt in range(2):
+                authorization = self._authorization()
+                response = http.get(
+                    url,
+                    params={"access": self.access} if self.access else None,
+                    headers={"authorization": authorization},
+                )
+                if response.status_code == 401 and attempt == 0 and not self.token:
+                    from arraylake.login import LoginAuth
+
+                    asyncio.run(LoginAuth(self.service_uri).refresh(authorization))
+                    continue
+                break
+        with _lock:
+            fetches += 1
+        raise_for_status(response)
+        body = response.json()
+        if body is None:
+            raise ValueError(f"the service has no credentials to hand out at {self.path}")
+        return S3Credentials.model_validate(body)
