@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import boto3
 import httpx
 import icechunk
 import numpy as np
@@ -24,17 +23,6 @@ from arraylake.exceptions import ArraylakeServerError
 from arraylake.types import OrgRole
 from tests.support.seaweed import SeaweedFS
 from tests.support.service import ArraylakeService, Org
-
-
-def s3_with(seaweed: SeaweedFS, creds: dict):  # type: ignore[no-untyped-def]
-    return boto3.client(
-        "s3",
-        endpoint_url=seaweed.endpoint,
-        aws_access_key_id=creds["aws_access_key_id"],
-        aws_secret_access_key=creds["aws_secret_access_key"],
-        aws_session_token=creds["aws_session_token"],
-        region_name="us-east-1",
-    )
 
 
 def denied(call) -> bool:  # type: ignore[no-untyped-def]
@@ -81,7 +69,7 @@ def test_credentials_reach_exactly_one_repo(
     info = open_info(org, "alpha", org.token, "write")
     creds = info["repo_credentials"]
     assert creds["aws_session_token"] and creds["expiration"]
-    s3 = s3_with(seaweed, creds)
+    s3 = seaweed.s3_with(creds)
     some_alpha_key = seaweed.keys(s3_bucket, alpha + "/")[0]
     some_beta_key = seaweed.keys(s3_bucket, beta + "/")[0]
     s3.get_object(Bucket=s3_bucket, Key=some_alpha_key)
@@ -130,11 +118,11 @@ def test_expired_credentials_are_refused_and_sessions_refresh(
     prefix = client.get_repo_object(f"{org.name}/long-running").prefix
     first = open_info(org, "long-running", org.token, "write")["repo_credentials"]
     key = seaweed.keys(s3_bucket, prefix + "/")[0]
-    s3_with(seaweed, first).get_object(Bucket=s3_bucket, Key=key)
+    seaweed.s3_with(first).get_object(Bucket=s3_bucket, Key=key)
 
     session_repo = client.get_repo(f"{org.name}/long-running")
     time.sleep(36)  # past the 30 s session lifetime
-    assert denied(lambda: s3_with(seaweed, first).get_object(Bucket=s3_bucket, Key=key))
+    assert denied(lambda: seaweed.s3_with(first).get_object(Bucket=s3_bucket, Key=key))
     # the same repo object keeps working: icechunk asks the client's provider for fresh credentials
     fill(session_repo, 5.0)
     values = zarr.open_group(session_repo.readonly_session("main").store, mode="r")["x"][:]

@@ -230,17 +230,46 @@ class AsyncClient(AccessMethods):
         info = await self._open_info(org, repo_name, access)
         _check_status(name, info)
         storage = self._storage_from_open(org, repo_name, info, access)
-        authorize = None
+        authorize = self._granted_containers(org, repo_name, info)
         if virtual_container_nicknames:
             stored = await icechunk.Repository.fetch_config_async(storage)
-            authorize = await self._container_credentials_for_config(
+            chosen = await self._container_credentials_for_config(
                 org, virtual_container_nicknames, [stored, config]
             )
+            authorize = {**(authorize or {}), **chosen}
         repo = await icechunk.Repository.open_async(
             storage, config=config, authorize_virtual_chunk_access=authorize
         )
         _set_author(repo, info)
         return repo
+
+    def _granted_containers(self, org: str, repo: str, info: OpenRepoResponse) -> dict[str, Any] | None:
+        """Icechunk credentials for the virtual chunk containers the org's policy lets this repo read."""
+        if not info.virtual_chunk_credentials:
+            return None
+        granted: dict[str, Any] = {}
+        for url_prefix, vcc in info.virtual_chunk_credentials.items():
+            credentials = vcc.credentials
+            if isinstance(credentials, S3Credentials) and credentials.expiration is not None:
+                refresh = ServiceCredentials(
+                    self.service_uri, f"/repos/{org}/{repo}/open", None, self.token, url_prefix
+                )
+                refresh.seed(credentials)
+                granted[url_prefix] = icechunk.s3_refreshable_credentials(refresh)
+            elif isinstance(credentials, S3Credentials):
+                granted[url_prefix] = icechunk.s3_static_credentials(
+                    access_key_id=credentials.aws_access_key_id,
+                    secret_access_key=credentials.aws_secret_access_key.get_secret_value(),
+                )
+            elif vcc.platform == Platform.LOCAL:
+                granted[url_prefix] = icechunk.credentials.LocalFileSystemAccess
+            else:
+                granted[url_prefix] = (
+                    icechunk.gcs_credentials(anonymous=True)
+                    if vcc.platform == Platform.GS
+                    else icechunk.s3_anonymous_credentials()
+                )
+        return icechunk.containers_credentials(granted)
 
     def _storage_from_open(
         self, org: str, repo: str, info: OpenRepoResponse, access: Access | None

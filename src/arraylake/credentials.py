@@ -62,17 +62,19 @@ class ServiceCredentials:
     """Fetches S3 credentials from a service endpoint; picklable, cached per process.
 
     ``path`` is the endpoint (``/repos/ORG/REPO/bucket-credentials`` or
-    ``/orgs/ORG/buckets/ID/credentials``); ``token`` an API token, or ``None`` to use the saved login.
+    ``/orgs/ORG/buckets/ID/credentials``, or ``/repos/ORG/REPO/open`` with ``container`` naming the virtual
+    chunk container whose credentials to take); ``token`` an API token, or ``None`` to use the saved login.
     """
 
     service_uri: str
     path: str
     access: Access | None
     token: str | None = None
+    container: str | None = None
 
     def _key(self) -> tuple[str, ...]:
         who = hashlib.sha256((self.token or "login").encode()).hexdigest()[:16]
-        return (self.service_uri, self.path, self.access or "", who)
+        return (self.service_uri, self.path, self.access or "", self.container or "", who)
 
     def seed(self, credentials: S3Credentials) -> None:
         """Remember credentials obtained otherwise (e.g. with ``/open``)."""
@@ -123,6 +125,8 @@ class ServiceCredentials:
             fetches += 1
         raise_for_status(response)
         body = response.json()
+        if self.container is not None:
+            body = (body.get("virtual_chunk_credentials", {}).get(self.container) or {}).get("credentials")
         if body is None:
             raise ValueError(f"the service has no credentials to hand out at {self.path}")
         return S3Credentials.model_validate(body)

@@ -541,6 +541,35 @@ class VirtualChunkCredentials(WireModel):
     force_path_style: bool = False
 
 
+class VirtualChunkPolicyRequest(WireModel):
+    """Let the org's repos read virtual chunks from a bucket config (or a sub-prefix of it)."""
+
+    use_case: Literal["explicit"] = "explicit"
+    bucket_id: UUID
+    subprefix: str = ""
+    public: bool = False
+    """Public data: readers get no credentials for it (anonymous reads)."""
+
+    @field_validator("subprefix")
+    @classmethod
+    def _subprefix(cls, value: str) -> str:
+        return validate_prefix(value.strip("/"), what="subprefix")
+
+
+class VirtualChunkPolicy(VirtualChunkPolicyRequest):
+    url_prefix: str
+    created: UtcDatetime
+    created_by: str | None = None
+
+
+class PaginatedVirtualChunkPolicies(WireModel):
+    items: list[VirtualChunkPolicy]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+
 class Author(WireModel):
     name: str | None = None
     email: EmailStr

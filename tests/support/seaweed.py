@@ -108,6 +108,17 @@ class SeaweedFS:
             client.create_bucket(Bucket=name)
         return name
 
+    def s3_with(self, credentials: dict):  # type: ignore[no-untyped-def]
+        """An S3 client signing with vended (session) credentials, as the wire carries them."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=credentials["aws_access_key_id"],
+            aws_secret_access_key=credentials["aws_secret_access_key"],
+            aws_session_token=credentials.get("aws_session_token"),
+            region_name=self.region,
+        )
+
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         paginator = self.s3().get_paginator("list_objects_v2")
         return [

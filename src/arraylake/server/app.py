@@ -18,6 +18,7 @@ from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext
 from arraylake.server.credentials.vendor import CredentialVendor
+from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import check_schema
 from arraylake.server.errors import ServiceError
@@ -58,13 +59,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await check_schema(engine)
         signer = TokenSigner.from_settings(settings)
+        secrets = SecretBox.from_settings(settings)
+        vendor = CredentialVendor(settings)
         ctx = AppContext(
             settings=settings,
             engine=engine,
             tokens=TokenCache(engine, settings.token_cache_seconds, signer, settings.oauth_client_ids),
-            secrets=SecretBox.from_settings(settings),
+            secrets=secrets,
             signer=signer,
-            vendor=CredentialVendor(settings),
+            vendor=vendor,
+            containers=ContainerCredentials(BucketCodec(settings, secrets), vendor),
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:

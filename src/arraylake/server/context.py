@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.credentials.vendor import CredentialVendor
+from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
@@ -27,6 +28,7 @@ class AppContext:
     secrets: SecretBox
     signer: TokenSigner
     vendor: CredentialVendor
+    containers: ContainerCredentials
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 

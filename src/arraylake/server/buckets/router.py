@@ -9,11 +9,21 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from arraylake.server.buckets import service
 from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.credentials import virtual
 from arraylake.server.identity.principals import Principal
 from arraylake.server.paths import org_name
 from arraylake.server.policy import Action, authorize, may_see_bucket_secrets, visible_repos
 from arraylake.server.repos.service import repos_in_bucket
-from arraylake.types import AnyCredentials, BucketModifyRequest, BucketResponse, NewBucket, Repo
+from arraylake.types import (
+    AnyCredentials,
+    BucketModifyRequest,
+    BucketResponse,
+    NewBucket,
+    PaginatedVirtualChunkPolicies,
+    Repo,
+    VirtualChunkPolicy,
+    VirtualChunkPolicyRequest,
+)
 
 router = APIRouter(tags=["buckets"])
 
@@ -135,3 +145,47 @@ async def bucket_credentials(
     return await ctx.vendor.credentials(
         bucket, bucket.prefix, write=access == "write", principal_id=principal.id
     )
+
+
+POLICIES = "/orgs/{org}/settings/virtual-chunk-access-policies"
+
+
+@router.get(POLICIES, response_model=PaginatedVirtualChunkPolicies)
+async def list_virtual_chunk_policies(
+    page: int = Query(default=1, ge=1),
+    size: int = Query(default=100, ge=1, le=1000),
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> PaginatedVirtualChunkPolicies:
+    """The buckets (and sub-prefixes) the org lets virtual chunk references read from."""
+    member = authorize(principal, org, Action.READ_BUCKETS)
+    async with ctx.engine.connect() as conn:
+        return await virtual.list_policies(conn, codec(ctx), member, page=page, size=size)
+
+
+@router.put(POLICIES, response_model=VirtualChunkPolicy)
+async def put_virtual_chunk_policy(
+    request: VirtualChunkPolicyRequest,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> VirtualChunkPolicy:
+    """Authorize a bucket config (or a sub-prefix of it) as a source of virtual chunks."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        return await virtual.put_policy(conn, codec(ctx), member, principal, request)
+
+
+@router.delete(POLICIES, status_code=204)
+async def delete_virtual_chunk_policy(
+    request: VirtualChunkPolicyRequest,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> Response:
+    """Withdraw an authorization: readers no longer get credentials for it."""
+    member = authorize(principal, org, Action.MANAGE_BUCKETS)
+    async with ctx.engine.begin() as conn:
+        await virtual.delete_policy(conn, member, request)
+    return Response(status_code=204)

@@ -256,3 +256,18 @@ login_failures = Table(
     Column("failures", Integer, nullable=False),
     Column("last_failure_at", UtcDateTime, nullable=False),
 )
+
+# Which buckets (and sub-prefixes of them) an org lets its repos' virtual chunk references read from.
+virtual_chunk_policies = Table(
+    "virtual_chunk_policies",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("org_id", String(UUID_LEN), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("bucket_id", String(UUID_LEN), ForeignKey("buckets.id", ondelete="CASCADE"), nullable=False),
+    Column("subprefix", String(256), nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("created_by", String(UUID_LEN), nullable=True),
+    UniqueConstraint("bucket_id", "subprefix"),
+    Index(None, "org_id"),
+)

@@ -148,7 +148,9 @@ async def open_repo(
     scope, write = _access(principal, org, repo, access)
     async with ctx.engine.connect() as conn:
         row = await service.repo_row(conn, scope, repo)
-        return await service.open_info(conn, codec(ctx), ctx.vendor, scope, principal, row, write=write)
+        return await service.open_info(
+            conn, codec(ctx), ctx.vendor, scope, principal, row, write=write, containers=ctx.containers
+        )
 
 
 @router.get("/repos/{org}/{repo}/bucket-credentials", response_model=AnyCredentials | None)

@@ -29,6 +29,7 @@ from arraylake.server.buckets.service import (
     default_bucket_id,
 )
 from arraylake.server.credentials.vendor import CredentialVendor
+from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_CREATING,
@@ -264,6 +265,7 @@ async def open_info(
     row: Row,
     *,
     write: bool,
+    containers: ContainerCredentials | None = None,
 ) -> OpenRepoResponse:
     """Everything needed to open the repo: bucket, prefix, credentials for this principal (read-only unless
     ``write``), author, status."""
@@ -272,11 +274,14 @@ async def open_info(
         raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
     source = await internal_bucket(conn, codec, org, row)
     credentials = await vendor.credentials(source, row.prefix, write=write, principal_id=principal.id)
+    virtual = {}
+    if containers is not None:
+        virtual = await containers.for_repo(conn, org, principal, row.id, source, row.prefix)
     return OpenRepoResponse(
         repo_bucket=bucket,
         repo_prefix=row.prefix,
         repo_credentials=credentials,
-        virtual_chunk_credentials={},
+        virtual_chunk_credentials=virtual,
         author=Author(name=principal.author_name, email=principal.email),
         principal_id=principal.id,
         status=status_of(row),
