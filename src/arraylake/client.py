@@ -27,7 +27,7 @@ from arraylake import storage as storage_mod
 from arraylake._sync import blocking
 from arraylake.access import AccessMethods
 from arraylake.config import config as _config
-from arraylake.credentials import Access, ServiceCredentials
+from arraylake.credentials import Access, ServiceCredentials, parse_credentials
 from arraylake.exceptions import (
     ArraylakeConflictError,
     ArraylakeError,
@@ -46,6 +46,7 @@ from arraylake.types import (
     BucketResponse,
     CreateMode,
     DeviceAuthorizationResponse,
+    GSCredentials,
     NewBucket,
     OpenRepoResponse,
     PaginatedRepos,
@@ -198,7 +199,7 @@ class AsyncClient(AccessMethods):
         self, bucket: BucketResponse, prefix: str, credentials: Any, refresh: ServiceCredentials
     ) -> icechunk.Storage:
         """Storage with static credentials, or, when they expire, refreshed from the service as needed."""
-        if isinstance(credentials, S3Credentials) and credentials.expiration is not None:
+        if isinstance(credentials, S3Credentials | GSCredentials) and credentials.expiration is not None:
             refresh.seed(credentials)
             scatter = bool(_config.get("icechunk.scatter_initial_credentials", True))
             return storage_mod.icechunk_storage(
@@ -374,7 +375,7 @@ class AsyncClient(AccessMethods):
             credentials = storage_mod.credentials_from_bucket(bucket)
             if storage_mod.vends_credentials(bucket):
                 body = await self._transport.get_json(refresh.path, params={"access": "write"})
-                credentials = S3Credentials.model_validate(body)
+                credentials = parse_credentials(body)
             storage = self._storage(bucket, created.prefix, credentials, refresh)
             repo_config = storage_mod.apply_bucket_flags(bucket, config)
             authorize = None

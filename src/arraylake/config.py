@@ -8,7 +8,10 @@ Files are every ``*.yaml``/``*.yml``/``*.json`` in ``$ARRAYLAKE_CONFIG`` (a dire
 from __future__ import annotations
 
 import os
+import tempfile
+import warnings
 from pathlib import Path
+from typing import Any
 
 import yaml
 from donfig import Config
@@ -22,12 +25,33 @@ def user_config_dir() -> Path:
     return Path(override) if override else Path.home() / ".config" / "arraylake"
 
 
+def user_config_file() -> Path:
+    """The file in the user config directory that ``arraylake config set`` edits."""
+    return user_config_dir() / "config.yaml"
+
+
+def defaults_file() -> Path:
+    """The packaged defaults (a commented YAML file)."""
+    return _DEFAULTS_FILE
+
+
 def _load_defaults() -> dict:
     with _DEFAULTS_FILE.open() as f:
         return yaml.safe_load(f)
 
 
-config: Config = Config("arraylake", defaults=[_load_defaults()], paths=[str(user_config_dir())])
+def _new_config() -> Config:
+    try:
+        return Config("arraylake", defaults=[_load_defaults()], paths=[str(user_config_dir())])
+    except ValueError as exc:
+        # A malformed config file must not make `import arraylake` fail; refresh() raises it again.
+        warnings.warn(f"{exc}: using the defaults and the environment only", UserWarning, stacklevel=2)
+        fallback = Config("arraylake", defaults=[_load_defaults()], paths=[])
+        fallback.paths = [str(user_config_dir())]
+        return fallback
+
+
+config: Config = _new_config()
 """The process-wide configuration (a donfig ``Config``): ``config.get("service.uri")``."""
 
 
@@ -35,3 +59,33 @@ def refresh() -> None:
     """Re-read files and environment, e.g. after changing ``ARRAYLAKE_*`` variables in-process."""
     config.paths = [str(user_config_dir())]
     config.refresh()
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping in one YAML config file; ``{}`` if it does not exist or is empty."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    data = yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a mapping, not a {type(data).__name__}")
+    return data
+
+
+def write_config_file(path: Path, data: dict[str, Any], *, header: str = "") -> None:
+    """Replace a YAML config file atomically, readable by its owner only (it may hold a token)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(header)
+            if data:
+                yaml.safe_dump(data, f, default_flow_style=False, sort_keys=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

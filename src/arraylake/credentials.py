@@ -16,7 +16,7 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import icechunk
@@ -24,19 +24,19 @@ import icechunk
 from arraylake.exceptions import ArraylakeAuthenticationError
 from arraylake.token_file import read_tokens, token_path
 from arraylake.transport import raise_for_status
-from arraylake.types import S3Credentials, utcnow
+from arraylake.types import AnyCredentials, AzureCredentials, GSCredentials, S3Credentials, utcnow
 
 Access = Literal["read", "write"]
 # Hand out cached credentials only while they have this much life left (or half their life, if shorter).
 REUSE_MARGIN = timedelta(minutes=5)
 
 _lock = threading.Lock()
-_cache: dict[tuple[str, ...], tuple[S3Credentials, timedelta]] = {}
+_cache: dict[tuple[str, ...], tuple[AnyCredentials, timedelta]] = {}
 fetches = 0
 """How many times this process asked the service for credentials (for tests and benchmarks)."""
 
 
-def _usable(entry: tuple[S3Credentials, timedelta] | None) -> S3Credentials | None:
+def _usable(entry: tuple[AnyCredentials, timedelta] | None) -> AnyCredentials | None:
     if entry is None:
         return None
     credentials, lifetime = entry
@@ -46,7 +46,22 @@ def _usable(entry: tuple[S3Credentials, timedelta] | None) -> S3Credentials | No
     return credentials if credentials.expiration - utcnow() > margin else None
 
 
-def _to_icechunk(credentials: S3Credentials) -> icechunk.S3StaticCredentials:
+def parse_credentials(body: dict) -> AnyCredentials:
+    """Credentials of any platform, told apart by their fields."""
+    if "access_token" in body:
+        return GSCredentials.model_validate(body)
+    if "sas_token" in body:
+        return AzureCredentials.model_validate(body)
+    return S3Credentials.model_validate(body)
+
+
+def _to_icechunk(credentials: AnyCredentials) -> Any:
+    if isinstance(credentials, GSCredentials):
+        return icechunk.GcsBearerCredential(
+            credentials.access_token.get_secret_value(), expires_after=credentials.expiration
+        )
+    if not isinstance(credentials, S3Credentials):
+        raise TypeError(f"{type(credentials).__name__} cannot be refreshed through icechunk")
     return icechunk.S3StaticCredentials(
         access_key_id=credentials.aws_access_key_id,
         secret_access_key=credentials.aws_secret_access_key.get_secret_value(),
@@ -76,13 +91,13 @@ class ServiceCredentials:
         who = hashlib.sha256((self.token or "login").encode()).hexdigest()[:16]
         return (self.service_uri, self.path, self.access or "", self.container or "", who)
 
-    def seed(self, credentials: S3Credentials) -> None:
+    def seed(self, credentials: AnyCredentials) -> None:
         """Remember credentials obtained otherwise (e.g. with ``/open``)."""
         lifetime = (credentials.expiration - utcnow()) if credentials.expiration else timedelta(0)
         with _lock:
             _cache[self._key()] = (credentials, lifetime)
 
-    def current(self) -> S3Credentials:
+    def current(self) -> AnyCredentials:
         with _lock:
             cached = _usable(_cache.get(self._key()))
         if cached is not None:
@@ -91,7 +106,7 @@ class ServiceCredentials:
         self.seed(credentials)
         return credentials
 
-    def __call__(self) -> icechunk.S3StaticCredentials:
+    def __call__(self) -> Any:
         return _to_icechunk(self.current())
 
     def _authorization(self) -> str:
@@ -104,7 +119,7 @@ class ServiceCredentials:
             )
         return f"Bearer {tokens.id_token}"
 
-    def _fetch(self) -> S3Credentials:
+    def _fetch(self) -> AnyCredentials:
         global fetches
         url = self.service_uri.rstrip("/") + self.path
         with httpx.Client(timeout=60) as http:
@@ -129,4 +144,4 @@ class ServiceCredentials:
             body = (body.get("virtual_chunk_credentials", {}).get(self.container) or {}).get("credentials")
         if body is None:
             raise ValueError(f"the service has no credentials to hand out at {self.path}")
-        return S3Credentials.model_validate(body)
+        return parse_credentials(body)

@@ -1,18 +1,127 @@
-"""Output helpers of the command line: one console, one way to fail."""
+"""Output of the command line: rich tables and trees for people, JSON for scripts, one way to fail.
+
+Colours follow rich: off when the output is not a terminal, and whenever ``NO_COLOR`` is set.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from enum import Enum
+from typing import Any, NoReturn
+from uuid import UUID
 
 import typer
-from rich.console import Console
+from pydantic import BaseModel, SecretStr
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.table import Table
 
 # soft_wrap: long lines (paths, tokens) stay whole when output is piped or narrow.
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
+MASK = "********"
+
+
+def one_line(message: str) -> str:
+    """A message squeezed onto one line."""
+    return " ".join(message.split())
+
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one clear line on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]Error:[/bold red] {message}", highlight=False)
+    err_console.print(f"[bold red]Error:[/bold red] {escape(one_line(message))}", highlight=False)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]Warning:[/yellow] {escape(one_line(message))}", highlight=False)
+
+
+def say(message: str) -> None:
+    """A line for people, on stdout; ``message`` is rich markup."""
+    console.print(message, highlight=False)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data from models, datetimes, UUIDs and sets; secrets stay masked."""
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump(mode="python"))
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(jsonable(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, SecretStr):
+        return MASK
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout, without any markup or wrapping."""
+    sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
+
+
+def when(value: datetime | None) -> str:
+    """A timestamp for tables: UTC, to the minute."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def cell(value: Any) -> str:
+    """A table cell: compact JSON for mappings and lists, empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(jsonable(value), separators=(", ", ": ")) if value else ""
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    """A rich table on stdout; an empty one says so instead."""
+    grid = Table(*columns, title=title, title_justify="left", header_style="bold")
+    for row in rows:
+        grid.add_row(*(escape(cell(v)) for v in row))
+    if grid.row_count == 0:
+        say(f"[dim]{escape(title or 'nothing')}: none[/dim]" if title else "[dim]none[/dim]")
+        return
+    console.print(grid)
+
+
+def details(pairs: Mapping[str, Any], *, title: str | None = None) -> None:
+    """Key/value pairs, one per line, as a borderless table."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in pairs.items():
+        grid.add_row(escape(key), escape(cell(value)))
+    if title:
+        say(f"[bold]{escape(title)}[/bold]")
+    console.print(grid)
+
+
+def show(renderable: RenderableType) -> None:
+    console.print(renderable)
+
+
+@contextmanager
+def spinner(message: str) -> Iterator[None]:
+    """A spinner on stderr while long work runs (shown only on a terminal)."""
+    with err_console.status(escape(message)):
+        yield

@@ -86,6 +86,15 @@ class ServerSettings(BaseSettings):
     oidc_client_secret: SecretStr | None = None
     oidc_display_name: str = "single sign-on"
     oidc_create_users: bool = Field(default=True, description="Create a user on first sign-in through OIDC.")
+    gcp_service_token: SecretStr | None = Field(
+        default=None,
+        description="The service's own Google access token for gcp_customer_managed_role buckets; "
+        "default: from the GCE metadata server.",
+    )
+    azure_client_id: str | None = Field(
+        default=None, description="Entra service principal for azure_credential_delegation buckets."
+    )
+    azure_client_secret: SecretStr | None = None
     aws_sts_endpoint_url: str | None = Field(
         default=None, description="STS endpoint for aws_customer_managed_role buckets; default: AWS's own."
     )

@@ -33,7 +33,14 @@ from arraylake.types import (
 )
 
 SUPPORTED_AUTH_METHODS = frozenset(
-    {AuthMethod.ANONYMOUS, AuthMethod.HMAC, AuthMethod.STS_ASSUME_ROLE, AuthMethod.AWS_CUSTOMER_MANAGED_ROLE}
+    {
+        AuthMethod.ANONYMOUS,
+        AuthMethod.HMAC,
+        AuthMethod.STS_ASSUME_ROLE,
+        AuthMethod.AWS_CUSTOMER_MANAGED_ROLE,
+        AuthMethod.GCP_CUSTOMER_MANAGED_ROLE,
+        AuthMethod.AZURE_CREDENTIAL_DELEGATION,
+    }
 )
 SECRET_FIELDS = frozenset(
     {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key"}

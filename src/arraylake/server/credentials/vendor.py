@@ -3,11 +3,13 @@
 * ``anonymous`` and ``local`` buckets need none;
 * ``hmac`` buckets hand out their static keys (to principals allowed to read there);
 * ``sts_assume_role`` and ``aws_customer_managed_role`` buckets get an STS session per
-  (principal, bucket, prefix, access), limited by a session policy to that prefix.
+  (principal, bucket, prefix, access), limited by a session policy to that prefix;
+* ``gcp_customer_managed_role`` buckets a downscoped token of the customer's service account, and
+  ``azure_credential_delegation`` buckets a user delegation SAS (see ``cloud``).
 
-STS answers are cached per process and shared by concurrent requests: however many workers of a Dask
-cluster ask at once, one STS call is made per key and lifetime. A cached answer is handed out while more
-than half its lifetime (at most 10 minutes) remains, so clients always get time to use it.
+Answers are cached per process and shared by concurrent requests: however many workers of a Dask cluster
+ask at once, one call to the provider is made per key and lifetime. A cached answer is handed out while
+more than half its lifetime (at most 10 minutes) remains, so clients always get time to use it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
+
+from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
 from arraylake.server.errors import InvalidInput
 from arraylake.server.logs import get_logger
@@ -28,16 +34,19 @@ from arraylake.storage import credentials_from_bucket
 from arraylake.types import (
     AnyCredentials,
     AWSCustomerManagedRoleAuth,
+    AzureCredentialDelegationAuth,
+    AzureCredentials,
     BucketResponse,
+    GCPCustomerManagedRoleAuth,
+    GSCredentials,
     Platform,
-    S3Credentials,
     StsAssumeRoleAuth,
     utcnow,
 )
 
 MAX_REUSE_MARGIN = timedelta(minutes=10)
-log = get_logger("arraylake.server.credentials")
 SERVICE_PRINCIPAL = "arraylake-service"
+log = get_logger("arraylake.server.credentials")
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class _Key:
 
 @dataclass
 class _Cached:
-    credentials: S3Credentials
+    credentials: AnyCredentials
     reuse_until: float
 
 
@@ -66,8 +75,8 @@ class CredentialVendor:
         self.settings = settings
         self._max_entries = max_entries
         self._cache: OrderedDict[_Key, _Cached] = OrderedDict()
-        self._inflight: dict[_Key, asyncio.Future[S3Credentials]] = {}
-        self.sts_calls = 0
+        self._inflight: dict[_Key, asyncio.Future[AnyCredentials]] = {}
+        self.provider_calls = 0
 
     async def credentials(
         self, bucket: BucketResponse, prefix: str, *, write: bool, principal_id: str
@@ -76,21 +85,37 @@ class CredentialVendor:
         auth = bucket.auth_config
         if bucket.platform == Platform.LOCAL or auth is None:
             return None
-        if isinstance(auth, StsAssumeRoleAuth | AWSCustomerManagedRoleAuth):
-            return await self._sts(bucket, prefix, write=write, principal_id=principal_id)
         if auth.method in ("anonymous", "hmac"):
             return credentials_from_bucket(bucket)
-        raise InvalidInput(
-            f"bucket config {bucket.nickname!r}: auth method {auth.method} cannot vend credentials"
-        )
+        fetch: Callable[[], Awaitable[AnyCredentials]]
+        if isinstance(auth, StsAssumeRoleAuth | AWSCustomerManagedRoleAuth):
+            request = self._assume_role_request(bucket, prefix, write=write, principal_id=principal_id)
+            fetch = lambda: assume_role(request)  # noqa: E731
+        elif isinstance(auth, GCPCustomerManagedRoleAuth):
+            target = auth.target_service_account
+            fetch = lambda: self._gcs(target, bucket.name, prefix, write)  # noqa: E731
+        elif isinstance(auth, AzureCredentialDelegationAuth):
+            tenant, account = auth.tenant_id, auth.storage_account
+            fetch = lambda: self._azure(tenant, account, bucket.name, write)  # noqa: E731
+        else:
+            raise InvalidInput(
+                f"bucket config {bucket.nickname!r}: auth method {auth.method} cannot vend credentials"
+            )
+        return await self._cached(bucket, prefix, write, principal_id, fetch)
 
     async def for_service(self, bucket: BucketResponse, prefix: str) -> AnyCredentials | None:
         """Read-write credentials for the service's own work on a repo (checks, deletion)."""
         return await self.credentials(bucket, prefix, write=True, principal_id=SERVICE_PRINCIPAL)
 
-    async def _sts(
-        self, bucket: BucketResponse, prefix: str, *, write: bool, principal_id: str
-    ) -> S3Credentials:
+    async def _cached(
+        self,
+        bucket: BucketResponse,
+        prefix: str,
+        write: bool,
+        principal_id: str,
+        fetch: Callable[[], Awaitable[AnyCredentials]],
+    ) -> AnyCredentials:
+        """One fetch per key and lifetime, shared by concurrent callers."""
         key = _Key(principal_id, str(bucket.id), _fingerprint(bucket), prefix, write)
         cached = self._cache.get(key)
         if cached is not None and cached.reuse_until > time.monotonic():
@@ -99,13 +124,11 @@ class CredentialVendor:
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[S3Credentials] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[AnyCredentials] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            credentials = await assume_role(
-                self._request(bucket, prefix, write=write, principal_id=principal_id)
-            )
-            self.sts_calls += 1
+            credentials = await fetch()
+            self.provider_calls += 1
             log.info(
                 "sts session issued",
                 bucket=bucket.nickname,
@@ -124,8 +147,9 @@ class CredentialVendor:
         finally:
             del self._inflight[key]
 
-    def _remember(self, key: _Key, credentials: S3Credentials) -> None:
-        assert credentials.expiration is not None
+    def _remember(self, key: _Key, credentials: AnyCredentials) -> None:
+        if credentials.expiration is None:
+            return
         lifetime = credentials.expiration - utcnow()
         margin = min(MAX_REUSE_MARGIN, lifetime / 2)
         self._cache[key] = _Cached(credentials, time.monotonic() + (lifetime - margin).total_seconds())
@@ -133,21 +157,22 @@ class CredentialVendor:
         while len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
 
-    def _request(
+    def _assume_role_request(
         self, bucket: BucketResponse, prefix: str, *, write: bool, principal_id: str
     ) -> AssumeRoleRequest:
         auth = bucket.auth_config
         policy = session_policy(bucket.name, prefix, write=write)
-        region = bucket.extra_config.get("region_name")
+        region = str(bucket.extra_config["region_name"]) if "region_name" in bucket.extra_config else None
         session = f"arraylake-{principal_id}"
         if isinstance(auth, StsAssumeRoleAuth):
+            endpoint = auth.sts_endpoint_url or bucket.extra_config.get("endpoint_url")
             return AssumeRoleRequest(
                 bucket_nickname=bucket.nickname,
                 role_arn=auth.role_arn,
                 session_name=session,
                 policy=policy,
-                endpoint_url=auth.sts_endpoint_url or bucket.extra_config.get("endpoint_url"),  # type: ignore[arg-type]
-                region=region,  # type: ignore[arg-type]
+                endpoint_url=str(endpoint) if endpoint else None,
+                region=region,
                 access_key_id=auth.access_key_id,
                 secret_access_key=auth.secret_access_key.get_secret_value(),
                 external_id=auth.external_id,
@@ -160,7 +185,27 @@ class CredentialVendor:
             session_name=session,
             policy=policy,
             endpoint_url=self.settings.aws_sts_endpoint_url,
-            region=region,  # type: ignore[arg-type]
+            region=region,
             external_id=auth.shared_secret.get_secret_value() if auth.shared_secret else None,
             duration_seconds=3600,
         )
+
+    async def _gcs(self, target: str, bucket: str, prefix: str, write: bool) -> GSCredentials:
+        token = self.settings.gcp_service_token
+        async with httpx.AsyncClient(timeout=15) as http:
+            delegation = GcsDelegation(http, token.get_secret_value() if token else None)
+            return await delegation.credentials(target=target, bucket=bucket, prefix=prefix, write=write)
+
+    async def _azure(self, tenant: str, account: str, container: str, write: bool) -> AzureCredentials:
+        settings = self.settings
+        if not (settings.azure_client_id and settings.azure_client_secret):
+            raise InvalidInput(
+                "azure_credential_delegation needs the service's ARRAYLAKE_SERVER_AZURE_CLIENT_ID and _SECRET"
+            )
+        async with httpx.AsyncClient(timeout=15) as http:
+            delegation = AzureDelegation(
+                http, settings.azure_client_id, settings.azure_client_secret.get_secret_value()
+            )
+            return await delegation.credentials(
+                tenant_id=tenant, account=account, container=container, write=write
+            )

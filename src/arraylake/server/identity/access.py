@@ -10,7 +10,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.server.db.schema import api_tokens, memberships, principals
+from arraylake.server.db.locks import lock_org
+from arraylake.server.db.schema import api_tokens, memberships, principals, repo_grants
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
 from arraylake.server.identity.principals import Membership, OrgScope, PrincipalKind, Role
 from arraylake.server.identity.service import add_membership, create_api_client, issue_token
@@ -126,6 +127,7 @@ async def _refuse_last_admin(conn: AsyncConnection, org: OrgScope, principal_id:
 
 
 async def set_role(conn: AsyncConnection, org: OrgScope, ref: str, role: Role) -> OrgMember:
+    await lock_org(conn, org.org_id)
     principal = await resolve_principal(conn, org, ref)
     current = await _membership_row(conn, org, principal.id)
     if current.role == Role.ADMIN and role != Role.ADMIN:
@@ -139,6 +141,7 @@ async def set_role(conn: AsyncConnection, org: OrgScope, ref: str, role: Role) -
 
 
 async def remove_member(conn: AsyncConnection, org: OrgScope, ref: str) -> None:
+    await lock_org(conn, org.org_id)
     principal = await resolve_principal(conn, org, ref)
     current = await _membership_row(conn, org, principal.id)
     if current.role == Role.ADMIN:
@@ -260,11 +263,13 @@ async def revoke_api_token(conn: AsyncConnection, org: OrgScope, client_id: str,
 
 async def revoke_api_client(conn: AsyncConnection, org: Membership, client_id: str) -> None:
     """Disable an API client and revoke its tokens; an org's last admin cannot be revoked."""
+    await lock_org(conn, org.org_id)
     client = await api_client(conn, org, client_id)
     if client.role == Role.ADMIN:
         await _refuse_last_admin(conn, org, client_id)
     now = utcnow()
     await conn.execute(update(principals).where(principals.c.id == client_id).values(disabled_at=now))
+    await conn.execute(delete(repo_grants).where(repo_grants.c.principal_id == client_id))
     await conn.execute(
         update(api_tokens)
         .where(api_tokens.c.principal_id == client_id, api_tokens.c.revoked_at.is_(None))

@@ -64,7 +64,13 @@ async def new_org(
     if not ctx.settings.allow_org_creation:
         raise Forbidden("this service does not let users create orgs; ask its operator")
     async with ctx.engine.begin() as conn:
-        org_id = await create_org(conn, body.name, created_by=principal.id, display_name=body.display_name)
+        org_id = await create_org(
+            conn,
+            body.name,
+            created_by=principal.id,
+            display_name=body.display_name,
+            description=body.description,
+        )
         await add_membership(conn, org_id, principal.id, Role.ADMIN)
     ctx.tokens.invalidate()
     return await _org_response(ctx, org_id)
@@ -175,7 +181,11 @@ async def check_permission(
         authorize(principal, org, Action.MANAGE_MEMBERS)
     elif org not in principal.memberships and not any(o == org for o, _ in principal.grants):
         membership(principal, org)  # 404 for an org the caller knows nothing of
-    if action in OrgActions.__members__.values():
+    # CAN_MANAGE_USERS is both an org and a repo action: the resource says which one is meant
+    is_org_action = action in OrgActions.__members__.values() and (
+        action not in RepoActions.__members__.values() or resource in (org, "")
+    )
+    if is_org_action:
         if resource not in (org, ""):
             raise InvalidInput(f"org actions apply to the org: resource must be {org!r}")
         async with ctx.engine.connect() as conn:

@@ -12,6 +12,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +22,7 @@ from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.service import principal_by_id, principal_for_token_hash, touch_token
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.identity.tokens import TOKEN_PREFIX, hash_token, looks_like_token
+from arraylake.types import utcnow
 
 LAST_USED_RESOLUTION_SECONDS = 60.0
 _JWT = re.compile(r"ey[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
@@ -61,7 +63,11 @@ class TokenCache:
             principal = await self._api_client(key, now)
         else:
             principal = await self._login(token)
-        self._entries[key] = _Entry(principal, now + self._ttl)
+        fresh_until = now + self._ttl
+        expires_at = principal.token_expires_at if principal is not None else None
+        if expires_at is not None:  # never serve a token from the cache past its expiry
+            fresh_until = min(fresh_until, now + (expires_at - utcnow()).total_seconds())
+        self._entries[key] = _Entry(principal, fresh_until)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
@@ -83,7 +89,12 @@ class TokenCache:
         async with self._engine.connect() as conn:
             if not await sessions.is_active(conn, claims["sid"]):
                 return None
-            return await principal_by_id(conn, str(claims["sub"]), session_id=claims["sid"])
+            return await principal_by_id(
+                conn,
+                str(claims["sub"]),
+                session_id=claims["sid"],
+                token_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
 
     def invalidate(self) -> None:
         """Forget every cached answer (after a change to tokens, memberships, grants or orgs)."""

@@ -219,7 +219,12 @@ async def user_for_external_account(
 
 
 async def create_org(
-    conn: AsyncConnection, name: str, *, created_by: str | None = None, display_name: str | None = None
+    conn: AsyncConnection,
+    name: str,
+    *,
+    created_by: str | None = None,
+    display_name: str | None = None,
+    description: str | None = None,
 ) -> str:
     """Create an org; return its id. 409 if the name is taken."""
     validate_org_name(name)
@@ -231,6 +236,7 @@ async def create_org(
                     id=org_id,
                     name=name,
                     display_name=display_name or name,
+                    description=description,
                     created=utcnow(),
                     created_by=created_by,
                 )

@@ -19,7 +19,7 @@ async def list_grants(conn: AsyncConnection, repo: Row) -> list[RepoGrant]:
     rows = await conn.execute(
         select(repo_grants.c.action, principals.c.id, principals.c.kind, principals.c.email)
         .join(principals, principals.c.id == repo_grants.c.principal_id)
-        .where(repo_grants.c.repo_id == repo.id)
+        .where(repo_grants.c.repo_id == repo.id, principals.c.disabled_at.is_(None))
         .order_by(principals.c.email, repo_grants.c.action)
     )
     by_principal: dict[str, tuple[Row, list[RepoActions]]] = {}

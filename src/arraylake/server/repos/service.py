@@ -30,13 +30,13 @@ from arraylake.server.buckets.service import (
 )
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
+from arraylake.server.db.locks import lock_org
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_CREATING,
     LIFECYCLE_DELETING,
     LIFECYCLE_GHOST,
     buckets,
-    orgs,
     repo_metadata,
     repos,
 )
@@ -291,14 +291,6 @@ async def open_info(
 # ----------------------------------------------------------------------------------------------- creating
 
 
-async def _lock_org(conn: AsyncConnection, org_id: str) -> None:
-    # A no-op write takes the org's row lock (PostgreSQL) or the write lock (SQLite), so that concurrent
-    # creations in one org check prefixes one after the other.
-    await conn.execute(
-        update(orgs).where(orgs.c.id == org_id).values(default_bucket_id=orgs.c.default_bucket_id)
-    )
-
-
 def _ancestors(prefix: str) -> list[str]:
     parts = prefix.split("/")
     return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
@@ -430,7 +422,7 @@ async def create_repo(
             raise Conflict(
                 f"prefix {prefix!r} in bucket {bucket.name!r} already holds data; choose another prefix"
             )
-    await _lock_org(conn, org.org_id)
+    await lock_org(conn, org.org_id)
     now = utcnow()
     await _check_name_free(conn, org, body.name, now)
     await _check_prefix_free(conn, org, bucket, prefix)
