@@ -525,11 +525,14 @@ def test_local_bucket_config_cannot_escape(world: World, bucket: dict, phrase: s
         ),
         (
             {
-                "platform": "gs",
+                "platform": "s3-compatible",
                 "name": "bkt",
+                "extra_config": {"endpoint_url": "https://acct.r2.cloudflarestorage.com"},
                 "auth_config": {
-                    "method": "gcp_customer_managed_role",
-                    "target_service_account": "sa@p.iam.example.com",
+                    "method": "r2_customer_managed_role",
+                    "external_account_id": "acct",
+                    "parent_access_key_id": "parent",
+                    "parent_secret_access_key": "parent-secret",
                 },
             },
             "is not supported by this service yet",
