@@ -205,3 +205,15 @@ def test_sts_failures_are_clear(service: ArraylakeService, seaweed: SeaweedFS, s
         client.create_repo(f"{org.name}/refused", bucket_config_nickname="sts-refused")
     assert time.monotonic() - started < 10  # a refusal is not retried for minutes
     assert client.list_repos(org.name) == [client.get_repo_object(f"{org.name}/unreachable")]
+
+
+def test_no_credentials_for_a_repo_being_deleted(
+    service: ArraylakeService, seaweed: SeaweedFS, s3_bucket: str
+) -> None:
+    org, client = sts_org(service, seaweed, s3_bucket)
+    client.create_repo(f"{org.name}/leaving")
+    client.delete_repo(f"{org.name}/leaving", imsure=True, imreallysure=True, immediate=False)
+    headers = {"authorization": f"Bearer {org.token}"}
+    for path in ("open", "bucket-credentials"):
+        answer = httpx.get(f"{org.url}/repos/{org.name}/leaving/{path}", headers=headers)
+        assert answer.status_code == 404 and "not found" in answer.json()["detail"]
