@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from fastapi import Depends, Request
@@ -24,6 +25,7 @@ from arraylake.server.web.oidc import OidcProvider
 class AppContext:
     settings: ServerSettings
     engine: AsyncEngine
+    """For transactions (writes): ``async with ctx.engine.begin()``."""
     tokens: TokenCache
     secrets: SecretBox
     signer: TokenSigner
@@ -31,6 +33,11 @@ class AppContext:
     containers: ContainerCredentials
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @cached_property
+    def reader(self) -> AsyncEngine:
+        """The same pool without transactions, for reads: no BEGIN and no ROLLBACK round trips."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""

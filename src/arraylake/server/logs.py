@@ -13,6 +13,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Send structlog and standard-library logs (uvicorn, alembic) through one JSON renderer."""
     shared = [
+        structlog.stdlib.filter_by_level,  # drop disabled levels before any other work
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -120,7 +121,7 @@ class ServerSettings(BaseSettings):
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
 
-    @property
+    @cached_property
     def storage_root(self) -> Path:
         return (self.local_storage_root or self.data_dir / "storage").resolve()
 

@@ -55,7 +55,7 @@ async def list_buckets(
     """The org's bucket configs, by nickname."""
     member = authorize(principal, org, Action.READ_BUCKETS)
     reveal = may_see_bucket_secrets(principal, org)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await service.list_buckets(conn, codec(ctx), member, nickname=nickname, reveal_secrets=reveal)
 
 
@@ -68,7 +68,7 @@ async def get_bucket(
 ) -> BucketResponse:
     member = authorize(principal, org, Action.READ_BUCKETS)
     reveal = may_see_bucket_secrets(principal, org)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await service.get_bucket(conn, codec(ctx), member, str(bucket_id), reveal_secrets=reveal)
 
 
@@ -124,7 +124,7 @@ async def list_bucket_repos(
     """The repos that keep their data in this bucket config."""
     member = authorize(principal, org, Action.READ_BUCKETS)
     _, names = visible_repos(principal, org)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await repos_in_bucket(conn, codec(ctx), member, str(bucket_id), only_names=names)
 
 
@@ -139,7 +139,7 @@ async def bucket_credentials(
     """Credentials for the whole bucket config (its prefix), e.g. for virtual chunk containers: read for
     those who may read the org's repos, write for those who may create them."""
     member = authorize(principal, org, Action.CREATE_REPO if access == "write" else Action.READ_BUCKETS)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         row = await service.bucket_row(conn, member, str(bucket_id))
     bucket = codec(ctx).to_wire(row, default_bucket_id=None, org_name=org, internal=True)
     return await ctx.vendor.credentials(
@@ -160,7 +160,7 @@ async def list_virtual_chunk_policies(
 ) -> PaginatedVirtualChunkPolicies:
     """The buckets (and sub-prefixes) the org lets virtual chunk references read from."""
     member = authorize(principal, org, Action.READ_BUCKETS)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await virtual.list_policies(conn, codec(ctx), member, page=page, size=size)
 
 

@@ -40,7 +40,7 @@ Who = Path(description="Email of a user, or a principal id")
 
 
 async def _org_response(ctx: AppContext, org_id: str) -> OrgResponse:
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         row = (await conn.execute(select(orgs).where(orgs.c.id == org_id))).one()
     return OrgResponse(
         id=row.id,
@@ -96,7 +96,7 @@ async def list_members(
 ) -> list[OrgMember]:
     """The org's members (users and API clients) and their roles."""
     member = authorize(principal, org, Action.VIEW_ORG)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await access.list_members(conn, member)
 
 
@@ -158,7 +158,7 @@ async def authenticate_token(
 ) -> ApiClientResponse:
     """The API client of this org that a token belongs to (404 unless it is valid and of this org)."""
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await access.lookup_token(conn, member, token)
 
 
@@ -188,7 +188,7 @@ async def check_permission(
     if is_org_action:
         if resource not in (org, ""):
             raise InvalidInput(f"org actions apply to the org: resource must be {org!r}")
-        async with ctx.engine.connect() as conn:
+        async with ctx.reader.connect() as conn:
             target = await principal_by_id(conn, principal_id)
         return PermissionCheckResponse(
             has_permission=target is not None and has_org_action(target, org, OrgActions(action))
@@ -202,7 +202,7 @@ async def check_permission(
         raise InvalidInput(f"resource: {exc}") from exc
     if repo_org != org:
         raise InvalidInput(f"resource {resource!r} is not in org {org}")
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         target = await principal_by_id(conn, principal_id)
         if target is None:
             return PermissionCheckResponse(has_permission=False)
@@ -228,7 +228,7 @@ async def list_api_clients(
 ) -> list[ApiClientInfo]:
     """The org's API clients (service accounts) and their tokens (never the tokens themselves)."""
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await access.list_api_clients(conn, member)
 
 
@@ -257,7 +257,7 @@ async def get_api_client(
     ctx: AppContext = Depends(app_context),
 ) -> ApiClientInfo:
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await access.api_client(conn, member, client_id)
 
 

@@ -86,7 +86,7 @@ class TokenCache:
         claims = self._signer.verify(token, audience=self._client_ids, use=("id", "access"))
         if claims is None or not isinstance(claims.get("sid"), str):
             return None
-        async with self._engine.connect() as conn:
+        async with self._engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
             if not await sessions.is_active(conn, claims["sid"]):
                 return None
             return await principal_by_id(

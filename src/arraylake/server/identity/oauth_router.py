@@ -91,7 +91,7 @@ async def device_authorization(
 async def _tokens(
     ctx: AppContext, principal_id: str, session_id: str, client_id: str, refresh: str
 ) -> OAuthTokens:
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         principal = await principal_by_id(conn, principal_id)
     if principal is None:
         raise OAuthError("invalid_grant", "the account is disabled")

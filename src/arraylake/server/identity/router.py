@@ -48,7 +48,7 @@ async def list_my_orgs(
     ids = [m.org_id for m in principal.memberships.values()]
     if not ids:
         return []
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         rows = (await conn.execute(select(orgs).where(orgs.c.id.in_(ids)).order_by(orgs.c.name))).all()
     return [
         OrgResponse(

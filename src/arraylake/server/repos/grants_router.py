@@ -24,7 +24,7 @@ async def list_grants(
 ) -> list[RepoGrant]:
     """The principals granted actions on this repo (beyond their org roles)."""
     scope = may_manage_repo_access(principal, org, repo)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await grants.list_grants(conn, await repo_row(conn, scope, repo))
 
 

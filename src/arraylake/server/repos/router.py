@@ -19,6 +19,7 @@ from arraylake.server.policy import Action, authorize, authorize_repo, repo_acti
 from arraylake.server.repos import service
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.metadata_index import parse_filter
+from arraylake.server.wire import wire_json
 from arraylake.types import (
     AnyCredentials,
     OpenRepoResponse,
@@ -48,7 +49,7 @@ async def list_repos(
 ) -> list[Repo]:
     """Every repo of the org the caller may see, unpaginated (older clients use this)."""
     scope, names = visible_repos(principal, org)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return await service.list_all_repos(conn, codec(ctx), scope, only_names=names)
 
 
@@ -61,12 +62,12 @@ async def list_repos_paginated(
     include_ghosts: bool = Query(default=False, description="Also list soft-deleted repos"),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
-) -> PaginatedRepos:
+) -> Response:
     """A page of the org's repos, by name; ``filter_metadata`` keeps repos matching every pair."""
     scope, names = visible_repos(principal, org)
     filters = parse_filter(filter_metadata)
-    async with ctx.engine.connect() as conn:
-        return await service.list_repos(
+    async with ctx.reader.connect() as conn:
+        page_of_repos = await service.list_repos(
             conn,
             codec(ctx),
             scope,
@@ -76,6 +77,7 @@ async def list_repos_paginated(
             include_ghosts=include_ghosts and names is None,
             only_names=names,
         )
+    return wire_json(page_of_repos)
 
 
 @router.post("/orgs/{org}/repos", response_model=Repo, status_code=201)
@@ -115,10 +117,10 @@ async def get_repo(
     repo: str = Depends(repo_name),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
-) -> Repo:
+) -> Response:
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
-    async with ctx.engine.connect() as conn:
-        return await service.get_repo(conn, codec(ctx), scope, repo)
+    async with ctx.reader.connect() as conn:
+        return wire_json(await service.get_repo(conn, codec(ctx), scope, repo))
 
 
 Access = Literal["read", "write"]
@@ -142,14 +144,16 @@ async def open_repo(
     access: Access | None = Query(default=None, description="read or write; default: the most allowed"),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
-) -> OpenRepoResponse:
+) -> Response:
     """Everything a client needs to open the repo, in one round trip, with credentials for the access the
     caller asks for (default: the most its rights allow)."""
     scope, write = _access(principal, org, repo, access)
-    async with ctx.engine.connect() as conn:
-        row = await service.repo_row(conn, scope, repo)
-        return await service.open_info(
-            conn, codec(ctx), ctx.vendor, scope, principal, row, write=write, containers=ctx.containers
+    async with ctx.reader.connect() as conn:
+        record = await service.repo_record(conn, scope, repo)
+        return wire_json(
+            await service.open_info(
+                conn, codec(ctx), ctx.vendor, scope, principal, record, write=write, containers=ctx.containers
+            )
         )
 
 
@@ -165,7 +169,7 @@ async def repo_credentials(
 
     Also answers the creator of a repo still being created (``create`` mode), for writing it.
     """
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         reserved = await service.reservation_of(conn, principal, org, repo)
         if reserved is not None:
             scope, row, write = reserved
@@ -211,7 +215,7 @@ async def get_status(
     ctx: AppContext = Depends(app_context),
 ) -> RepoOperationStatusResponse:
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         return service.status_of(await service.repo_row(conn, scope, repo))
 
 

@@ -177,7 +177,7 @@ async def logout() -> Response:
 async def _signed_in_email(ctx: AppContext, web: session.WebSession | None) -> str | None:
     if web is None:
         return None
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         principal = await principal_by_id(conn, web.principal_id)
     return principal.email if principal is not None else None
 
@@ -195,7 +195,7 @@ async def device_page(
     if not user_code:
         return _page(request, "device_code.html", email=email)
     code = device.normalize_user_code(user_code)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reader.connect() as conn:
         pending = await device.pending_by_user_code(conn, code) if code else None
     if pending is None:
         return _page(
