@@ -14,12 +14,13 @@ CHROMIUM := /usr/bin/chromium
 export UV_PYTHON := $(PY312)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup demo test lint format published-client browser clean
+.PHONY: reliability help setup demo test lint format published-client browser clean
 
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check and format check"
+	@echo "make reliability  the slow reliability tests: fuzzing, database outage (CI runs them too)"
 	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
 
 $(UV):
@@ -66,6 +67,9 @@ format: setup
 
 test: setup published-client browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+reliability: setup
+	$(PY) -m pytest tests/reliability -m reliability $(PYTEST_ARGS)
 
 clean:
 	rm -rf .tools $(VENV) $(PUBLISHED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache

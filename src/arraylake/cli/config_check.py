@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
@@ -72,3 +73,15 @@ def check_config(config: Any) -> None:
     """Raise :class:`ConfigValueError` for the first known key whose value in ``config`` is unusable."""
     for key in KNOWN_KEYS:
         check_value(key, config.get(key, None))
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; empty mappings stay as they are."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat

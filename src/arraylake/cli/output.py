@@ -6,6 +6,7 @@ Colours follow rich: off when the output is not a terminal, and whenever ``NO_CO
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,13 +19,14 @@ import typer
 from pydantic import BaseModel, SecretStr
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
+
+from arraylake.diagnostics import MASK
 
 # soft_wrap: long lines (paths, tokens) stay whole when output is piped or narrow.
 console = Console(soft_wrap=True)
+PIPE_WIDTH = 240
 err_console = Console(stderr=True, soft_wrap=True)
-
-MASK = "********"
 
 
 def one_line(message: str) -> str:
@@ -93,15 +95,25 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def column(header: str) -> Column:
+    """A column that folds long values rather than cutting them; ids are never split."""
+    if header in ID_COLUMNS:
+        return Column(header, no_wrap=True)
+    return Column(header, overflow="fold")
+
+
+ID_COLUMNS = frozenset({"Id", "Snapshot", "Branch", "Tag", "Name", "Nickname"})
+
+
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
     """A rich table on stdout; an empty one says so instead."""
-    grid = Table(*columns, title=title, title_justify="left", header_style="bold")
+    grid = Table(*(column(c) for c in columns), title=title, title_justify="left", header_style="bold")
     for row in rows:
         grid.add_row(*(escape(cell(v)) for v in row))
     if grid.row_count == 0:
         say(f"[dim]{escape(title or 'nothing')}: none[/dim]" if title else "[dim]none[/dim]")
         return
-    console.print(grid)
+    show(grid)
 
 
 def details(pairs: Mapping[str, Any], *, title: str | None = None) -> None:
@@ -113,11 +125,15 @@ def details(pairs: Mapping[str, Any], *, title: str | None = None) -> None:
         grid.add_row(escape(key), escape(cell(value)))
     if title:
         say(f"[bold]{escape(title)}[/bold]")
-    console.print(grid)
+    show(grid)
 
 
 def show(renderable: RenderableType) -> None:
-    console.print(renderable)
+    """A table, tree or grid on stdout; piped, it is as wide as its content (up to a limit)."""
+    if console.is_terminal or "COLUMNS" in os.environ:
+        console.print(renderable)
+    else:
+        Console(soft_wrap=True, width=PIPE_WIDTH).print(renderable)
 
 
 @contextmanager

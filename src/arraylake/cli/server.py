@@ -10,12 +10,17 @@ from typing import Annotated
 
 import typer
 
-from arraylake.cli.output import console, fail
+from arraylake.cli.core import ArraylakeTyper
+from arraylake.cli.output import console, fail, spinner
 
-app = typer.Typer(
+app = ArraylakeTyper(
     name="server",
-    help="Run and administer an Arraylake service (install arraylake-open[server]).",
-    no_args_is_help=True,
+    global_options=False,
+    help="Run and administer an Arraylake service (needs the `server` extra: "
+    "`pip install 'arraylake-open[server]'`).\n\n"
+    "A first service: `arraylake server init --data-dir DIR --org ORG`, then "
+    "`arraylake server start --data-dir DIR`. Every setting is also an environment variable "
+    "`ARRAYLAKE_SERVER_<NAME>` (e.g. `ARRAYLAKE_SERVER_DATABASE_URL` for PostgreSQL).",
 )
 
 DataDir = Annotated[
@@ -24,7 +29,7 @@ DataDir = Annotated[
         "--data-dir",
         "-d",
         envvar="ARRAYLAKE_SERVER_DATA_DIR",
-        help="Where the catalog and local buckets live.",
+        help="Where the catalog (SQLite), local buckets and the secret key live.",
     ),
 ]
 
@@ -67,7 +72,7 @@ def init(
 ) -> None:
     """Create the catalog (if needed) and an org with an admin API token.
 
-    The token is printed once, as the last line. Run again with another --org to add an org.
+    The token is printed once, as the last line. Run again with another `--org` to add an org.
     """
     settings = _settings(data_dir)
     from arraylake.server.bootstrap import init_org
@@ -94,7 +99,10 @@ def start(
     port: Annotated[int | None, typer.Option(help="Port to listen on.  [default: 8321]")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes.  [default: 1]")] = None,
 ) -> None:
-    """Serve the Arraylake API until stopped (Ctrl-C)."""
+    """Serve the Arraylake API until stopped (Ctrl-C).
+
+    Refuses to start on a catalog that `arraylake server init` (or `migrate`) has not prepared.
+    """
     settings = _settings(data_dir, host=host, port=port, workers=workers)
     import uvicorn
 
@@ -124,15 +132,16 @@ def start(
 
 @app.command()
 def migrate(data_dir: DataDir) -> None:
-    """Bring the catalog schema up to date (after upgrading Arraylake)."""
+    """Bring the catalog schema up to date (after upgrading Arraylake); safe to run again."""
     settings = _settings(data_dir)
     from arraylake.server.bootstrap import migrate as run_migrations
 
-    asyncio.run(run_migrations(settings))
+    with spinner("Migrating the catalog schema..."):
+        asyncio.run(run_migrations(settings))
     console.print("Catalog schema is up to date.")
 
 
-user_app = typer.Typer(help="Manage the service's user accounts.", no_args_is_help=True)
+user_app = ArraylakeTyper(global_options=False, help="Manage the service's user accounts.")
 app.add_typer(user_app, name="user")
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
+import typer
 import yaml
 
-from arraylake import config as config_mod
 from arraylake._sync import run_sync
 from arraylake.cli.config_check import check_config
 from arraylake.client import Client
+from arraylake.config import config as _config
+from arraylake.config import refresh
 
 
 @dataclass
 class Invocation:
+    ctx: typer.Context | None = None
     debug: bool = False
     json: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -34,16 +36,16 @@ def start() -> None:
     global state
     state = Invocation()
     try:
-        config_mod.refresh()
+        refresh()
     except ValueError as exc:  # a malformed config file: reported when the config is needed
         state.config_error = exc
 
 
-def parse_pair(text: str) -> tuple[str, Any]:
+def parse_pair(text: str, option: str = "--config") -> tuple[str, Any]:
     """``KEY=VALUE`` with the value read as a YAML scalar (``10`` is a number, ``true`` a boolean)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise click.BadParameter(f"expected KEY=VALUE, got {text!r}")
+        raise typer.BadParameter(f"expected KEY=VALUE, got {text!r}", param_hint=f"'{option}'")
     try:
         parsed = yaml.safe_load(value) if value else ""
     except yaml.YAMLError:
@@ -51,25 +53,25 @@ def parse_pair(text: str) -> tuple[str, Any]:
     return key.strip(), value if isinstance(parsed, dict | list) else parsed
 
 
-def override(ctx: click.Context, values: dict[str, Any]) -> None:
-    """Set config values for the rest of this invocation."""
+def override(values: dict[str, Any]) -> None:
+    """Set config values for the rest of this command (until its context closes)."""
     if values:
+        assert state.ctx is not None, "global options are applied first"
         state.overrides.update(values)
-        ctx.with_resource(config_mod.config.set(values))
+        state.ctx.with_resource(_config.set(values))
 
 
 def config() -> Any:
     """The configuration in effect, once it is known to be readable."""
     if state.config_error is not None:
         raise state.config_error
-    return config_mod.config
+    return _config
 
 
 def client() -> Client:
     """A ``Client`` from the configuration in effect, checked first; closed with the command."""
     check_config(config())
     made = Client()
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.call_on_close(lambda: run_sync(made.aclient.aclose()))
+    if state.ctx is not None:
+        state.ctx.call_on_close(lambda: run_sync(made.aclient.aclose()))
     return made

@@ -21,6 +21,7 @@ from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import check_schema
+from arraylake.server.db.outages import is_unavailable
 from arraylake.server.errors import ServiceError
 from arraylake.server.identity.access_router import router as access_router
 from arraylake.server.identity.auth import TokenCache
@@ -125,18 +126,16 @@ def _install_error_handlers(app: FastAPI) -> None:
             return _error(request, 422, [error])
         return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
-    @app.exception_handler(sa_exc.OperationalError)
-    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.DBAPIError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(TimeoutError)
-    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("catalog database unavailable", error=type(exc).__name__)
-        return _error(
-            request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
-        )
-
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):
+            log.warning("catalog database unavailable", error=type(exc).__name__)
+            return _error(
+                request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
+            )
         log.error("unexpected error", exc_info=exc)
         return _error(request, 500, "internal error; the service log has the details under this request id")
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from arraylake.names import validate_org_name
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
+    LIFECYCLE_GHOST,
     api_tokens,
     memberships,
     orgs,
@@ -62,7 +63,11 @@ async def _with_access(conn: AsyncConnection, row: Row, **extra: Any) -> Princip
         select(repo_grants.c.action, repos.c.id, repos.c.name, repos.c.org_id, orgs.c.name.label("org_name"))
         .join(repos, repos.c.id == repo_grants.c.repo_id)
         .join(orgs, orgs.c.id == repos.c.org_id)
-        .where(repo_grants.c.principal_id == row.id, repos.c.lifecycle == LIFECYCLE_ACTIVE)
+        .where(
+            repo_grants.c.principal_id == row.id,
+            # Ghosts keep their grants (and their name): whoever may manage a repo may restore it.
+            repos.c.lifecycle.in_((LIFECYCLE_ACTIVE, LIFECYCLE_GHOST)),
+        )
     )
     actions: dict[tuple[str, str], tuple[str, str, set[RepoActions]]] = {}
     for g in grant_rows:

@@ -1,0 +1,217 @@
+"""``arraylake repo ...``: the catalog side of repos (list, create, delete, info) and who may use them.
+
+What is inside a repo (tree, history, branches, tags) is in :mod:`arraylake.cli.repo_contents`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from arraylake.cli import output, repo_contents, state
+from arraylake.cli.core import ArraylakeTyper
+from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
+from arraylake.types import RepoActions, RepoGrant, RepoModel
+
+app = ArraylakeTyper(
+    name="repo",
+    help="Repos: list, create and delete them, look inside, and grant access.\n\nRepos are named `ORG/REPO`.",
+)
+app.add_typer(repo_contents.app)
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, Any] | None:
+    return dict(state.parse_pair(item, option) for item in items) if items else None
+
+
+def _default_org(org: str | None) -> str:
+    """The org named, else config ``user.org``, else your only org."""
+    if org:
+        return org
+    configured = state.config().get("user.org", None)
+    if configured:
+        return str(configured)
+    orgs = state.client().list_orgs()
+    if len(orgs) == 1:
+        return orgs[0].name
+    known = ", ".join(o.name for o in orgs) or "none"
+    raise typer.BadParameter(
+        f"name an org (yours: {known}), or set a default with `arraylake config set user.org ORG`",
+        param_hint="'ORG'",
+    )
+
+
+@app.command("list")
+def list_repos(
+    org: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[ORG]", help="Default: config user.org, or your only org.", show_default=False
+        ),
+    ] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            "-f",
+            metavar="KEY=VALUE",
+            help="Only repos whose metadata has this value (repeatable: all must match).",
+        ),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """The org's repos, by name."""
+    org = _default_org(org)
+    repos = state.client().list_repos(org, filter_metadata=_pairs(filters, "--filter"))
+    if want_json(json_output):
+        output.print_json(repos)
+        return
+    output.table(
+        ["Name", "Created", "Updated", "Description", "Metadata", "Status"],
+        [(r.name, r.created, r.updated, r.description, r.metadata, r.status.mode) for r in repos],
+        title=f"Repos of {org}",
+    )
+
+
+@app.command()
+def create(
+    name: RepoName,
+    bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--bucket-config-nickname",
+            "--bucket",
+            "-b",
+            help="Bucket to keep it in; default: the org's default.",
+        ),
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Key prefix in the bucket; default: a unique one.")
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="A short description.")
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metadata",
+            "-m",
+            metavar="KEY=VALUE",
+            help="Searchable metadata (repeatable); VALUE is read as YAML (`10`, `true`, `era5`).",
+        ),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Create an empty Icechunk repo (with a `main` branch)."""
+    client = state.client()
+    with output.spinner(f"Creating {name}..."):
+        client.create_repo(
+            name,
+            bucket_config_nickname=bucket,
+            prefix=prefix,
+            description=description,
+            metadata=_pairs(metadata, "--metadata"),
+        )
+    created = client.get_repo_object(name)
+    if want_json(json_output):
+        output.print_json(created)
+        return
+    where = created.bucket.nickname if created.bucket else "?"
+    output.say(f"Created repo [bold]{created.full_name}[/bold] in bucket {where} (prefix {created.prefix}).")
+
+
+@app.command()
+def delete(
+    name: RepoName,
+    yes: Yes = False,
+    retain_data: Annotated[
+        bool,
+        typer.Option("--retain-data", help="Keep the data in the bucket; remove only the catalog entry."),
+    ] = False,
+) -> None:
+    """Delete a repo and all its data (asks first, unless `--yes`)."""
+    client = state.client()
+    repo = client.get_repo_object(name)  # fails clearly before asking, if there is no such repo
+    what = "from the catalog (its data stays in the bucket)" if retain_data else "and all its data"
+    if not yes:
+        typer.confirm(f"Delete repo {repo.full_name} {what}?", abort=True, err=True)
+    with output.spinner(f"Deleting {repo.full_name}..."):
+        client.delete_repo(name, imsure=True, imreallysure=True, retain_data=retain_data)
+    output.say(f"Deleted repo [bold]{repo.full_name}[/bold].")
+
+
+def _info(repo: RepoModel) -> dict[str, Any]:
+    bucket = repo.bucket
+    status = repo.status.mode.value + (f" ({repo.status.message})" if repo.status.message else "")
+    return {
+        "Name": repo.full_name,
+        "Id": repo.id,
+        "Kind": repo.kind,
+        "Description": repo.description,
+        "Metadata": repo.metadata,
+        "Bucket": f"{bucket.nickname} ({bucket.platform.value})" if bucket else None,
+        "Prefix": repo.prefix,
+        "Status": status,
+        "Visibility": repo.visibility,
+        "Created": f"{output.when(repo.created)} UTC",
+        "Updated": f"{output.when(repo.updated)} UTC",
+    }
+
+
+@app.command()
+def info(name: RepoName, json_output: Json = False) -> None:
+    """A repo's catalog entry: bucket, prefix, status, metadata."""
+    repo = state.client().get_repo_object(name)
+    if want_json(json_output):
+        output.print_json(repo)
+        return
+    output.details(_info(repo))
+
+
+def _show_grants(name: str, grants: list[RepoGrant], as_json: bool) -> None:
+    if as_json:
+        output.print_json(grants)
+        return
+    output.table(
+        ["Email", "Kind", "Actions", "Id"],
+        [(g.email, g.kind, " ".join(a.value for a in g.actions), g.principal_id) for g in grants],
+        title=f"Grants on {name}",
+    )
+
+
+Actions = Annotated[
+    list[RepoActions],
+    typer.Argument(
+        metavar="ACTION...", help="CAN_READ, CAN_WRITE, CAN_MANAGE_USERS, ...", case_sensitive=False
+    ),
+]
+
+
+@app.command()
+def grants(name: RepoName, json_output: Json = False) -> None:
+    """Who holds which actions on a repo, beyond their org roles."""
+    _show_grants(name, state.client().list_repo_grants(name), want_json(json_output))
+
+
+@app.command()
+def grant(name: RepoName, principal: Principal, actions: Actions, json_output: Json = False) -> None:
+    """Grant actions on one repo to a user or an API client (e.g. `CAN_READ CAN_WRITE`)."""
+    _show_grants(
+        name, state.client().grant_repo_access(name, principal, list(actions)), want_json(json_output)
+    )
+
+
+@app.command()
+def revoke(
+    name: RepoName,
+    principal: Principal,
+    actions: Annotated[
+        list[RepoActions] | None,
+        typer.Argument(metavar="[ACTION...]", help="Default: all of them.", case_sensitive=False),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Take back granted actions on a repo (all of them when none are named)."""
+    remaining = state.client().revoke_repo_access(name, principal, list(actions) if actions else None)
+    _show_grants(name, remaining, want_json(json_output))

@@ -1,0 +1,161 @@
+"""``arraylake repo tree|history|branches|tags``: what is inside a repo, read through a read-only session."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import icechunk
+import typer
+import zarr
+from rich.markup import escape
+from rich.tree import Tree
+
+from arraylake.cli import output, state
+from arraylake.cli.core import ArraylakeTyper
+from arraylake.cli.params import Json, RepoName, want_json
+
+app = ArraylakeTyper()
+
+
+def open_repo(name: str) -> icechunk.Repository:
+    return state.client().get_repo(name, read_only=True)
+
+
+def ref_of(repo: icechunk.Repository, name: str, ref: str) -> dict[str, str]:
+    """Keyword arguments that name ``ref``: a branch, else a tag, else a snapshot id."""
+    if ref in repo.list_branches():
+        return {"branch": ref}
+    if ref in repo.list_tags():
+        return {"tag": ref}
+    try:
+        next(iter(repo.ancestry(snapshot_id=ref)))
+    except (icechunk.IcechunkError, ValueError, StopIteration):
+        raise ValueError(f"{name} has no branch, tag or snapshot {ref!r}") from None
+    return {"snapshot_id": ref}
+
+
+def describe(node: zarr.Group | zarr.Array, path: str, depth: int | None) -> dict[str, Any]:
+    """A group or array as plain data; groups list their members down to ``depth`` more levels."""
+    described: dict[str, Any] = {"path": path, "attributes": dict(node.attrs)}
+    if isinstance(node, zarr.Array):
+        described.update(
+            kind="array", shape=list(node.shape), chunks=list(node.chunks), dtype=str(node.dtype)
+        )
+        shards = getattr(node, "shards", None)
+        if shards:
+            described["shards"] = list(shards)
+        return described
+    described["kind"] = "group"
+    if depth is None or depth > 0:
+        children = sorted(node.members(), key=lambda item: item[0])
+        described["members"] = [
+            describe(child, f"{path.rstrip('/')}/{key}", None if depth is None else depth - 1)
+            for key, child in children
+        ]
+    return described
+
+
+def _label(node: dict[str, Any]) -> str:
+    name = escape(node["path"].rsplit("/", 1)[-1] or "/")
+    attrs = f"  [dim]{escape(output.cell(node['attributes']))}[/dim]" if node["attributes"] else ""
+    if node["kind"] == "group":
+        return f"[bold blue]{name}/[/bold blue]{attrs}"
+    shape = " x ".join(str(n) for n in node["shape"]) or "scalar"
+    chunks = " x ".join(str(n) for n in node["chunks"])
+    return f"[bold]{name}[/bold]  {escape(node['dtype'])}  ({shape})  chunks ({chunks}){attrs}"
+
+
+def _grow(tree: Tree, node: dict[str, Any]) -> None:
+    for child in node.get("members", []):
+        _grow(tree.add(_label(child)), child)
+
+
+@app.command()
+def tree(
+    name: RepoName,
+    ref: Annotated[str, typer.Option("--ref", "-r", help="Branch, tag or snapshot id.")] = "main",
+    depth: Annotated[
+        int | None, typer.Option("--depth", help="How many levels to show; default: all.", min=0)
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Groups and arrays (shape, chunks, dtype, attributes) at a branch, tag or snapshot."""
+    repo = open_repo(name)
+    session = repo.readonly_session(**ref_of(repo, name, ref))
+    root = describe(zarr.open_group(session.store, mode="r"), "/", depth)
+    if want_json(json_output):
+        output.print_json({"repo": name, "ref": ref, "snapshot_id": session.snapshot_id, "root": root})
+        return
+    attrs = f"  [dim]{escape(output.cell(root['attributes']))}[/dim]" if root["attributes"] else ""
+    top = Tree(f"[bold]{escape(name)}[/bold] @ {escape(ref)}{attrs}")
+    _grow(top, root)
+    output.show(top)
+
+
+@app.command()
+def history(
+    name: RepoName,
+    branch: Annotated[
+        str, typer.Option("--branch", "-b", help="Branch (or tag) whose history to show.")
+    ] = "main",
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="At most this many commits; 0 for all.", min=0)
+    ] = 50,
+    json_output: Json = False,
+) -> None:
+    """Commits, newest first: snapshot id, time, author, message."""
+    repo = open_repo(name)
+    ref = ref_of(repo, name, branch)
+    commits = []
+    for snapshot in repo.ancestry(**ref):
+        if limit and len(commits) == limit:
+            break
+        meta = snapshot.metadata or {}
+        commits.append(
+            {
+                "id": snapshot.id,
+                "written_at": snapshot.written_at,
+                "author_name": meta.get("author_name"),
+                "author_email": meta.get("author_email"),
+                "message": snapshot.message,
+                "parent_id": snapshot.parent_id,
+                "metadata": meta,
+            }
+        )
+    if want_json(json_output):
+        output.print_json(commits)
+        return
+    output.table(
+        ["Snapshot", "Time (UTC)", "Author", "Message"],
+        [(c["id"], c["written_at"], _author(c), c["message"]) for c in commits],
+        title=f"History of {name} @ {branch}",
+    )
+
+
+def _author(commit: dict[str, Any]) -> str:
+    name, email = commit["author_name"], commit["author_email"]
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email or ""
+
+
+@app.command()
+def branches(name: RepoName, json_output: Json = False) -> None:
+    """Branches and the snapshot each points at."""
+    repo = open_repo(name)
+    found = {b: repo.lookup_branch(b) for b in sorted(repo.list_branches())}
+    if want_json(json_output):
+        output.print_json([{"name": b, "snapshot_id": s} for b, s in found.items()])
+        return
+    output.table(["Branch", "Snapshot"], found.items(), title=f"Branches of {name}")
+
+
+@app.command()
+def tags(name: RepoName, json_output: Json = False) -> None:
+    """Tags and the snapshot each points at."""
+    repo = open_repo(name)
+    found = {t: repo.lookup_tag(t) for t in sorted(repo.list_tags())}
+    if want_json(json_output):
+        output.print_json([{"name": t, "snapshot_id": s} for t, s in found.items()])
+        return
+    output.table(["Tag", "Snapshot"], found.items(), title=f"Tags of {name}")
