@@ -19,6 +19,7 @@ import typer
 from pydantic import BaseModel, SecretStr
 from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from arraylake.diagnostics import MASK
@@ -141,3 +142,27 @@ def spinner(message: str) -> Iterator[None]:
     """A spinner on stderr while long work runs (shown only on a terminal)."""
     with err_console.status(escape(message)):
         yield
+
+
+class StepBar:
+    """A progress bar over a known list of steps (migrations, objects to delete)."""
+
+    def __init__(self, progress: Progress, description: str) -> None:
+        self._progress = progress
+        self._description = description
+        self._task: TaskID | None = None
+
+    def start(self, steps: Sequence[object]) -> None:
+        self._task = self._progress.add_task(self._description, total=len(steps))
+
+    def advance(self, step: object = None) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[StepBar]:
+    """A progress bar on stderr (only on a terminal): ``start`` it with the steps, then ``advance``."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        yield StepBar(progress, escape(description))

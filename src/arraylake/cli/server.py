@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from arraylake.cli.core import ArraylakeTyper
-from arraylake.cli.output import console, fail, spinner
+from arraylake.cli.output import console, fail, progress_bar
 
 app = ArraylakeTyper(
     name="server",
@@ -136,9 +136,12 @@ def migrate(data_dir: DataDir) -> None:
     settings = _settings(data_dir)
     from arraylake.server.bootstrap import migrate as run_migrations
 
-    with spinner("Migrating the catalog schema..."):
-        asyncio.run(run_migrations(settings))
-    console.print("Catalog schema is up to date.")
+    with progress_bar("Migrating the catalog") as bar:
+        applied = asyncio.run(run_migrations(settings, on_pending=bar.start, on_step=bar.advance))
+    if applied:
+        console.print(f"Applied {len(applied)} migration(s); the catalog schema is at {applied[-1]}.")
+    else:
+        console.print("The catalog schema was already up to date.")
 
 
 user_app = ArraylakeTyper(global_options=False, help="Manage the service's user accounts.")

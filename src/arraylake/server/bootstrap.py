@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from arraylake.server.buckets.service import BucketCodec, create_bucket, set_default_bucket
 from arraylake.server.db.engine import make_engine
-from arraylake.server.db.migrate import CatalogNotReady, check_schema, upgrade
+from arraylake.server.db.migrate import CatalogNotReady, check_schema, pending_revisions, upgrade
 from arraylake.server.errors import NotFound
 from arraylake.server.identity.principals import Membership, Principal, PrincipalKind, Role
 from arraylake.server.identity.service import (
@@ -65,12 +66,23 @@ async def preflight(settings: ServerSettings) -> None:
     TokenSigner.from_settings(settings)
 
 
-async def migrate(settings: ServerSettings) -> None:
-    """Bring the catalog schema up to date."""
+async def migrate(
+    settings: ServerSettings,
+    on_pending: Callable[[list[str]], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Bring the catalog schema up to date; returns the revisions applied, oldest first.
+
+    ``on_pending`` hears the revisions about to be applied, ``on_step`` each one as it lands (progress bars).
+    """
     prepare_data_dir(settings)
     engine = make_engine(settings.resolved_database_url)
     try:
-        await upgrade(engine)
+        pending = await pending_revisions(engine)
+        if on_pending is not None:
+            on_pending(pending)
+        await upgrade(engine, on_step=on_step)
+        return pending
     finally:
         await engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
@@ -31,12 +32,27 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(read)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply every pending migration."""
+async def pending_revisions(engine: AsyncEngine) -> list[str]:
+    """The revisions an upgrade to head would apply, oldest first."""
+    current = await current_revision(engine)
+    script = ScriptDirectory.from_config(alembic_config())
+    steps = script.iterate_revisions(script.get_current_head(), current)
+    return [step.revision for step in reversed(list(steps))]
+
+
+async def upgrade(
+    engine: AsyncEngine, revision: str = "head", on_step: Callable[[str], None] | None = None
+) -> None:
+    """Apply every pending migration; ``on_step`` is called with each revision once it is applied."""
     cfg = alembic_config()
+
+    def applied(*, step: Any, **_: Any) -> None:
+        if on_step is not None:
+            on_step(step.up_revision_id or "")
 
     def run(connection: Any) -> None:
         cfg.attributes["connection"] = connection
+        cfg.attributes["on_version_apply"] = applied
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
