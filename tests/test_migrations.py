@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,5 +95,71 @@ async def test_upgrading_keeps_the_data(database_url: str) -> None:
         async with engine.connect() as conn:
             assert (await conn.execute(text("select count(*) from memberships"))).scalar_one() == 1
             assert (await conn.execute(text("select email from principals"))).scalar_one() == "a@example.com"
+    finally:
+        await engine.dispose()
+
+
+async def test_active_repo_counts_follow_every_lifecycle_change(database_url: str) -> None:
+    """The triggers of 0004 keep ``orgs.active_repos`` equal to a count, through every kind of change, and
+    the migration counts the repos that existed before it."""
+    from sqlalchemy import bindparam, text
+
+    from arraylake.server.db.schema import UtcDateTime
+
+    def sql(statement: str) -> Any:
+        return text(statement).bindparams(bindparam("now", type_=UtcDateTime))
+
+    engine = make_engine(database_url)
+    cfg = alembic_config()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def to_0003(connection: Any) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0003")
+
+    async def add(conn: Any, repo_id: str, org: str, lifecycle: str) -> None:
+        await conn.execute(
+            sql(
+                "insert into repos (id, org_id, name, live_name, lifecycle, kind, prefix, visibility,"
+                " status_mode, status_initiated_by, metadata, created, updated, retain_data)"
+                " values (:id, :org, :id, :id, :lc, 'icechunk', :id, 'PRIVATE', 'online', '{}', '{}',"
+                " :now, :now, false)"
+            ),
+            {"id": repo_id, "org": org, "lc": lifecycle, "now": now},
+        )
+
+    async def counts(conn: Any) -> dict[str, tuple[int, int]]:
+        rows = await conn.execute(
+            text(
+                "select id, active_repos, (select count(*) from repos where repos.org_id = orgs.id"
+                " and lifecycle = 'active') from orgs order by id"
+            )
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(to_0003)
+        async with engine.begin() as conn:
+            for org in ("o1", "o2"):
+                await conn.execute(
+                    sql("insert into orgs (id, name, display_name, created) values (:o, :o, '', :now)"),
+                    {"o": org, "now": now},
+                )
+            await add(conn, "before-a", "o1", "active")
+            await add(conn, "before-b", "o1", "ghost")
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert await counts(conn) == {"o1": (1, 1), "o2": (0, 0)}
+            await add(conn, "r1", "o1", "creating")
+            await add(conn, "r2", "o2", "active")
+            await add(conn, "r3", "o2", "active")
+            await conn.execute(text("update repos set lifecycle = 'active' where id = 'r1'"))  # activated
+            await conn.execute(text("update repos set lifecycle = 'ghost' where id = 'r2'"))  # soft-deleted
+            await conn.execute(text("update repos set lifecycle = 'active' where id = 'before-b'"))  # restore
+            await conn.execute(text("update repos set metadata = '{\"a\": 1}' where id = 'r3'"))  # no change
+            await conn.execute(text("delete from repos where id = 'before-a'"))
+            await conn.execute(text("delete from repos where id = 'r2'"))  # a ghost: not counted
+            assert await counts(conn) == {"o1": (2, 2), "o2": (1, 1)}
     finally:
         await engine.dispose()

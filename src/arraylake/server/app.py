@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -33,6 +34,7 @@ from arraylake.server.logs import configure_logging, get_logger
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
+from arraylake.server.repos.record_cache import RecordCache
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
@@ -70,12 +72,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             signer=signer,
             vendor=vendor,
             containers=ContainerCredentials(BucketCodec(settings, secrets), vendor),
+            records=RecordCache(settings.catalog_cache_seconds),
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:
         await engine.dispose()
         raise
     try:
+        ctx.records.watch(engine)
         app.state.ctx = ctx
         ctx.spawn(
             _janitor(
@@ -83,6 +87,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings.janitor_interval_seconds,
             )
         )
+        # What start-up made lives as long as the process: keep it out of the collector's full passes,
+        # which otherwise stall every request in flight (tail latency).
+        gc.collect()
+        gc.freeze()
         log.info("service ready", version=__version__, database=engine.dialect.name)
         yield
     finally:

@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
+from arraylake.server.db.engine import read_engine
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
+from arraylake.server.repos.record_cache import RecordCache
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.server.web.oidc import OidcProvider
@@ -31,13 +33,15 @@ class AppContext:
     signer: TokenSigner
     vendor: CredentialVendor
     containers: ContainerCredentials
+    records: RecordCache
+    """Recently read repo records, for the hot reads (get, open, credentials)."""
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @cached_property
     def reader(self) -> AsyncEngine:
-        """The same pool without transactions, for reads: no BEGIN and no ROLLBACK round trips."""
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        """The engine for reads (see :func:`read_engine`)."""
+        return read_engine(self.engine)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""
@@ -47,7 +51,8 @@ class AppContext:
         return task
 
 
-def app_context(request: Request) -> AppContext:
+async def app_context(request: Request) -> AppContext:
+    # async: FastAPI would run a plain function in its thread pool, a thread hop on every request
     return request.app.state.ctx
 
 

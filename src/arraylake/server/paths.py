@@ -1,4 +1,4 @@
-"""Validated path parameters shared by the routers."""
+"""Validated path parameters shared by the routers (async: plain functions would run in a thread pool)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from arraylake.names import validate_org_name, validate_repo_name
 from arraylake.server.errors import InvalidInput
 
 
-def org_name(org: str = Path(description="Name of the org")) -> str:
+async def org_name(org: str = Path(description="Name of the org")) -> str:
     try:
         return validate_org_name(org)
     except InvalidNameError as exc:
         raise InvalidInput(str(exc)) from exc
 
 
-def repo_name(repo: str = Path(description="Name of the repo")) -> str:
+async def repo_name(repo: str = Path(description="Name of the repo")) -> str:
     try:
         return validate_repo_name(repo)
     except InvalidNameError as exc:

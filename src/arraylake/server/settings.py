@@ -54,6 +54,12 @@ class ServerSettings(BaseSettings):
     )
     delete_batch_size: int = Field(default=1000, ge=1, le=1000, description="Objects deleted per request.")
     token_cache_seconds: float = Field(default=5, ge=0, description="How long a token lookup is reused.")
+    catalog_cache_seconds: float = Field(
+        default=2,
+        ge=0,
+        description="How long a repo lookup is reused; writes in this process clear it at once, other "
+        "processes' writes show within this delay (0: off).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Fernet key(s), comma-separated, newest first, that seal stored bucket secrets; "

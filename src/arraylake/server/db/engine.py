@@ -34,3 +34,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={"timeout": 10, "command_timeout": 30},
     )
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for reads. On PostgreSQL the same pool without transactions (no BEGIN and ROLLBACK round
+    trips); SQLite has no round trips, and switching its connections to autocommit costs more."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -64,6 +65,9 @@ orgs = Table(
     Column("default_bucket_id", String(UUID_LEN), nullable=True),
     Column("created", UtcDateTime, nullable=False),
     Column("created_by", String(UUID_LEN), nullable=True),
+    # How many of the org's repos are active: kept by database triggers (migration 0004), so that a page
+    # of repos does not count the whole catalog.
+    Column("active_repos", BigInteger, nullable=False, server_default="0"),
 )
 
 principals = Table(

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arraylake.server.db.engine import read_engine
 from arraylake.server.errors import Unauthorized
 from arraylake.server.identity import sessions
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.service import principal_by_id, principal_for_token_hash, touch_token
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.identity.tokens import TOKEN_PREFIX, hash_token, looks_like_token
+from arraylake.server.single_flight import SingleFlight
 from arraylake.types import utcnow
 
 LAST_USED_RESOLUTION_SECONDS = 60.0
@@ -46,6 +48,8 @@ class TokenCache:
         max_entries: int = 10_000,
     ):
         self._engine = engine
+        self._reader = read_engine(engine)
+        self._flights: SingleFlight[str, Principal | None] = SingleFlight()
         self._ttl = ttl
         self._signer = signer
         self._client_ids = client_ids
@@ -59,10 +63,7 @@ class TokenCache:
         entry = self._entries.get(key)
         if entry is not None and entry.fresh_until > now:
             return entry.principal
-        if token.startswith(TOKEN_PREFIX):
-            principal = await self._api_client(key, now)
-        else:
-            principal = await self._login(token)
+        principal = await self._flights.run(key, lambda: self._lookup(token, key, now))
         fresh_until = now + self._ttl
         expires_at = principal.token_expires_at if principal is not None else None
         if expires_at is not None:  # never serve a token from the cache past its expiry
@@ -73,20 +74,26 @@ class TokenCache:
             self._entries.popitem(last=False)
         return principal
 
+    async def _lookup(self, token: str, token_hash: str, now: float) -> Principal | None:
+        if token.startswith(TOKEN_PREFIX):
+            return await self._api_client(token_hash, now)
+        return await self._login(token)
+
     async def _api_client(self, token_hash: str, now: float) -> Principal | None:
-        async with self._engine.begin() as conn:
+        async with self._reader.connect() as conn:
             principal = await principal_for_token_hash(conn, token_hash)
-            token_id = principal.token_id if principal is not None else None
-            if token_id is not None and now - self._touched.get(token_id, 0.0) > LAST_USED_RESOLUTION_SECONDS:
+        token_id = principal.token_id if principal is not None else None
+        if token_id is not None and now - self._touched.get(token_id, 0.0) > LAST_USED_RESOLUTION_SECONDS:
+            async with self._engine.begin() as conn:
                 await touch_token(conn, token_id)
-                self._touched[token_id] = now
+            self._touched[token_id] = now
         return principal
 
     async def _login(self, token: str) -> Principal | None:
         claims = self._signer.verify(token, audience=self._client_ids, use=("id", "access"))
         if claims is None or not isinstance(claims.get("sid"), str):
             return None
-        async with self._engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        async with self._reader.connect() as conn:
             if not await sessions.is_active(conn, claims["sid"]):
                 return None
             return await principal_by_id(

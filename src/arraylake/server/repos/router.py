@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from arraylake.server import faults
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.errors import Forbidden, NotFound
 from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.logs import get_logger
 from arraylake.server.paths import org_name, repo_name
@@ -119,8 +120,8 @@ async def get_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Response:
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
-    async with ctx.reader.connect() as conn:
-        return wire_json(await service.get_repo(conn, codec(ctx), scope, repo))
+    record = await ctx.records.repo_record(ctx.reader, scope, repo)
+    return wire_json(await service.record_to_wire(codec(ctx), scope, record))
 
 
 Access = Literal["read", "write"]
@@ -148,8 +149,8 @@ async def open_repo(
     """Everything a client needs to open the repo, in one round trip, with credentials for the access the
     caller asks for (default: the most its rights allow)."""
     scope, write = _access(principal, org, repo, access)
-    async with ctx.reader.connect() as conn:
-        record = await service.repo_record(conn, scope, repo)
+    record = await ctx.records.repo_record(ctx.reader, scope, repo)
+    async with ctx.reader.connect() as conn:  # for the virtual chunk containers' policies
         return wire_json(
             await service.open_info(
                 conn, codec(ctx), ctx.vendor, scope, principal, record, write=write, containers=ctx.containers
@@ -169,15 +170,19 @@ async def repo_credentials(
 
     Also answers the creator of a repo still being created (``create`` mode), for writing it.
     """
-    async with ctx.reader.connect() as conn:
-        reserved = await service.reservation_of(conn, principal, org, repo)
-        if reserved is not None:
+    try:
+        scope, write = _access(principal, org, repo, access)
+        record = await ctx.records.repo_record(ctx.reader, scope, repo)
+    except (NotFound, Forbidden):
+        async with ctx.reader.connect() as conn:
+            reserved = await service.reservation_of(conn, principal, org, repo)
+            if reserved is None:
+                raise
             scope, row, write = reserved
-        else:
-            scope, write = _access(principal, org, repo, access)
-            row = await service.repo_row(conn, scope, repo)
-        bucket = await service.internal_bucket(conn, codec(ctx), scope, row)
-    return await ctx.vendor.credentials(bucket, row.prefix, write=write, principal_id=principal.id)
+            bucket = await service.internal_bucket(conn, codec(ctx), scope, row)
+        return await ctx.vendor.credentials(bucket, row.prefix, write=write, principal_id=principal.id)
+    bucket = service.record_bucket(codec(ctx), scope, record)
+    return await ctx.vendor.credentials(bucket, record.repo.prefix, write=write, principal_id=principal.id)
 
 
 @router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)

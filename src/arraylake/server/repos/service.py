@@ -85,8 +85,8 @@ def repo_not_found(org: str, name: str) -> NotFound:
 class RepoReader:
     """Turns repo rows into wire models, fetching each bucket config once."""
 
-    def __init__(self, conn: AsyncConnection, codec: BucketCodec, org: OrgScope):
-        self.conn = conn
+    def __init__(self, conn: AsyncConnection | None, codec: BucketCodec, org: OrgScope):
+        self.conn = conn  # None: only seeded buckets are known
         self.codec = codec
         self.org = org
         self._buckets: dict[str, BucketResponse] = {}
@@ -95,7 +95,7 @@ class RepoReader:
     def seed(self, bucket: Row | None, default_id: str | None) -> None:
         """Use a bucket row fetched with the repo (one query instead of three on the hot path)."""
         self._default_id = default_id
-        if bucket is not None:
+        if bucket is not None and bucket.id not in self._buckets:
             self._buckets[bucket.id] = self.codec.to_wire(
                 bucket, default_bucket_id=default_id, org_name=self.org.org_name
             )
@@ -111,6 +111,7 @@ class RepoReader:
         missing = {i for i in ids if i and i not in self._buckets}
         if not missing:
             return
+        assert self.conn is not None, "a reader without a connection knows only its seeded buckets"
         if self._default_id is False:
             self._default_id = await default_bucket_id(self.conn, self.org.org_id)
         default_id = self._default_id if isinstance(self._default_id, str) else None
@@ -183,6 +184,11 @@ async def repo_record(
     ).one_or_none()
     if row is None:
         raise repo_not_found(org.org_name, name)
+    return _record(row)
+
+
+def _record(row: Row) -> RepoRecord:
+    """A record from a row of repo columns, ``b__``-prefixed bucket columns and the org's default bucket."""
     fields = row._mapping
     bucket = None
     if fields["b__id"] is not None:
@@ -244,17 +250,35 @@ async def list_repos(
     where = [repos.c.org_id == org.org_id, repos.c.lifecycle.in_(lifecycles), *filter_clauses(filters)]
     if only_names is not None:
         where.append(repos.c.name.in_(sorted(only_names)))
-    total = (await conn.execute(select(func.count()).select_from(repos).where(*where))).scalar_one()
+    # The org's counter (kept by triggers) answers for the plain listing; filtered ones are counted.
+    counted = not filters and only_names is None and not include_ghosts
     rows = (
         await conn.execute(
-            select(repos)
+            select(
+                repos,
+                *_BUCKET_COLUMNS,
+                orgs.c.default_bucket_id.label("org_default_bucket_id"),
+                orgs.c.active_repos.label("org_active_repos"),
+            )
+            .join(orgs, orgs.c.id == repos.c.org_id)
+            .outerjoin(buckets, buckets.c.id == repos.c.bucket_id)
             .where(*where)
             .order_by(repos.c.name, repos.c.id)
             .limit(size)
             .offset((page - 1) * size)
         )
     ).all()
-    items = await RepoReader(conn, codec, org).many(list(rows))
+    if counted and rows:
+        total = rows[0].org_active_repos
+    elif counted:
+        total = (await conn.execute(select(orgs.c.active_repos).where(orgs.c.id == org.org_id))).scalar_one()
+    else:
+        total = (await conn.execute(select(func.count()).select_from(repos).where(*where))).scalar_one()
+    reader = RepoReader(None, codec, org)
+    for row in rows:
+        record = _record(row)
+        reader.seed(record.bucket, record.default_bucket_id)
+    items = [await reader.to_wire(row) for row in rows]
     return PaginatedRepos(
         items=items, total=total, page=page, size=size, pages=max(1, math.ceil(total / size))
     )
@@ -288,11 +312,22 @@ async def repos_in_bucket(
     return await RepoReader(conn, codec, org).many(list(rows))
 
 
-async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
-    record = await repo_record(conn, org, name)
-    reader = RepoReader(conn, codec, org)
+async def record_to_wire(codec: BucketCodec, org: OrgScope, record: RepoRecord) -> Repo:
+    """The wire model of a repo record (which holds everything it needs: no query)."""
+    reader = RepoReader(None, codec, org)
     reader.seed(record.bucket, record.default_bucket_id)
     return await reader.to_wire(record.repo)
+
+
+async def get_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
+    return await record_to_wire(codec, org, await repo_record(conn, org, name))
+
+
+def record_bucket(codec: BucketCodec, org: OrgScope, record: RepoRecord) -> BucketResponse:
+    """A record's bucket with every secret open, for the service's own use (credentials, storage work)."""
+    if record.bucket is None:
+        raise InvalidInput(f"repo {org.org_name}/{record.repo.name} has no storage bucket")
+    return codec.to_wire(record.bucket, default_bucket_id=None, org_name=org.org_name, internal=True)
 
 
 async def internal_bucket(
@@ -321,10 +356,8 @@ async def open_info(
     """Everything needed to open the repo: bucket, prefix, credentials for this principal (read-only unless
     ``write``), author, status."""
     row = record.repo
-    if record.bucket is None:
-        raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
+    source = record_bucket(codec, org, record)
     bucket = codec.to_wire(record.bucket, default_bucket_id=record.default_bucket_id, org_name=org.org_name)
-    source = codec.to_wire(record.bucket, default_bucket_id=None, org_name=org.org_name, internal=True)
     credentials = await vendor.credentials(source, row.prefix, write=write, principal_id=principal.id)
     virtual = {}
     if containers is not None:
