@@ -93,6 +93,17 @@ def test_virtual_chunks_follow_the_org_policy(
     with pytest.raises(Exception, match="AccessDenied"):
         s3.get_object(Bucket=private, Key="secret.bin")
 
+    # Explicit container credentials from a bucket config whose HMAC keys a reader does not see (masked in
+    # its listing): they come from the service, and they read the chunks.
+    masked = reader.get_bucket_config(org=org.name, nickname="hmac-src").auth_config
+    assert masked.secret_access_key.get_secret_value() == "********"
+    explicit = reader.containers_credentials_for_buckets(org.name, {public_url: "hmac-src"})
+    direct = icechunk.Repository.open(
+        reader.get_icechunk_storage(f"{org.name}/mixed"), authorize_virtual_chunk_access=explicit
+    )
+    group = zarr.open_group(direct.readonly_session("main").store, mode="r")
+    np.testing.assert_array_equal(group["public"][:], VALUES)
+
     # withdrawing the policy withdraws the credentials (after the service's short config cache)
     gone = httpx.request(
         "DELETE", policies, json={"bucket_id": sources_id, "subprefix": "files"}, headers=headers
@@ -115,3 +126,4 @@ def test_policy_input_is_checked(service: ArraylakeService) -> None:
     assert escape.status_code == 422
     missing = httpx.request("DELETE", policies, json={"bucket_id": local_id}, headers=headers)
     assert missing.status_code == 404
+

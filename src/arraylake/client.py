@@ -42,6 +42,7 @@ from arraylake.token_file import read_tokens, write_tokens
 from arraylake.transport import Auth, TokenAuth, Transport, TransportSettings
 from arraylake.types import (
     AnonymousAuth,
+    AuthMethod,
     BucketModifyRequest,
     BucketResponse,
     CreateMode,
@@ -250,26 +251,12 @@ class AsyncClient(AccessMethods):
             return None
         granted: dict[str, Any] = {}
         for url_prefix, vcc in info.virtual_chunk_credentials.items():
-            credentials = vcc.credentials
-            if isinstance(credentials, S3Credentials) and credentials.expiration is not None:
-                refresh = ServiceCredentials(
-                    self.service_uri, f"/repos/{org}/{repo}/open", None, self.token, url_prefix
-                )
-                refresh.seed(credentials)
-                granted[url_prefix] = icechunk.s3_refreshable_credentials(refresh)
-            elif isinstance(credentials, S3Credentials):
-                granted[url_prefix] = icechunk.s3_static_credentials(
-                    access_key_id=credentials.aws_access_key_id,
-                    secret_access_key=credentials.aws_secret_access_key.get_secret_value(),
-                )
-            elif vcc.platform == Platform.LOCAL:
-                granted[url_prefix] = icechunk.credentials.LocalFileSystemAccess
-            else:
-                granted[url_prefix] = (
-                    icechunk.gcs_credentials(anonymous=True)
-                    if vcc.platform == Platform.GS
-                    else icechunk.s3_anonymous_credentials()
-                )
+            refresh = ServiceCredentials(
+                self.service_uri, f"/repos/{org}/{repo}/open", None, self.token, url_prefix
+            )
+            if vcc.credentials is not None and vcc.credentials.expiration is not None:
+                refresh.seed(vcc.credentials)
+            granted[url_prefix] = storage_mod.container_credentials(vcc.platform, vcc.credentials, refresh)
         return icechunk.containers_credentials(granted)
 
     def _storage_from_open(
@@ -586,10 +573,12 @@ class AsyncClient(AccessMethods):
             bucket_config_nickname: Nickname of the bucket config.
         """
         bucket = await self._bucket_by_nickname(org, bucket_config_nickname)
-        if storage_mod.vends_credentials(bucket):
-            refresh = self._service_credentials(f"/orgs/{org}/buckets/{bucket.id}/credentials", "read")
-            return icechunk.s3_refreshable_credentials(refresh)
-        return storage_mod.container_credentials(bucket, storage_mod.credentials_from_bucket(bucket))
+        if bucket.platform == Platform.LOCAL or bucket.auth_method == AuthMethod.ANONYMOUS:
+            return storage_mod.container_credentials(bucket, None)
+        # From the service, also for HMAC buckets: only admins see their keys in a bucket listing.
+        refresh = self._service_credentials(f"/orgs/{org}/buckets/{bucket.id}/credentials", "read")
+        credentials = await asyncio.to_thread(refresh.current)
+        return storage_mod.container_credentials(bucket, credentials, refresh)
 
     async def containers_credentials_for_buckets(
         self, org: str, containers_to_buckets_map: dict[str, str] | None = None, **kwargs: str

@@ -215,20 +215,34 @@ def container_store_config(bucket: BucketResponse) -> Any:
     raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
 
 
-def container_credentials(bucket: BucketResponse, credentials: AnyCredentials | None) -> Any:
-    """Icechunk credentials for reading virtual chunks from ``bucket``."""
-    if bucket.platform == Platform.LOCAL:
+def container_credentials(
+    target: BucketResponse | Platform,
+    credentials: AnyCredentials | None,
+    refresh: Callable[[], Any] | None = None,
+) -> Any:
+    """Icechunk credentials for reading virtual chunks from a bucket (or a platform's container).
+
+    Credentials that expire are refreshed through ``refresh`` (e.g. a
+    :class:`~arraylake.credentials.ServiceCredentials`) when one is given.
+    """
+    platform = target if isinstance(target, Platform) else target.platform
+    expiring = refresh is not None and credentials is not None and credentials.expiration is not None
+    if platform == Platform.LOCAL:
         return icechunk.credentials.LocalFileSystemAccess
-    if bucket.platform in S3_LIKE_PLATFORMS:
+    if platform in S3_LIKE_PLATFORMS:
         if credentials is None:
             return icechunk.s3_anonymous_credentials()
+        if expiring and isinstance(credentials, S3Credentials):
+            return icechunk.s3_refreshable_credentials(refresh)
         kwargs = _s3_credential_kwargs(credentials, None, False)
         return icechunk.s3_static_credentials(**kwargs)
-    if bucket.platform == Platform.GS:
+    if platform == Platform.GS:
+        if expiring and isinstance(credentials, GSCredentials):
+            return icechunk.gcs_refreshable_credentials(refresh)
         if isinstance(credentials, GSCredentials):
             return icechunk.gcs_credentials(bearer_token=credentials.access_token.get_secret_value())
         return icechunk.gcs_credentials(anonymous=True)
-    raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
+    raise ValueError(f"virtual chunk containers are not supported on {platform.value} buckets")
 
 
 def vends_credentials(bucket: BucketResponse) -> bool:

@@ -465,3 +465,23 @@ def test_parse_bucket_uri_never_returns_a_netloc_with_port_or_userinfo_as_bucket
     # in it; the URI is refused.
     with pytest.raises(ValueError):
         parse_bucket_uri(uri, None)
+
+
+def refresh() -> Any:  # icechunk pickles the callable: it must be importable
+    raise AssertionError("not called until icechunk needs credentials")
+
+
+def test_expiring_container_credentials_refresh_through_the_given_callable() -> None:
+    expires = datetime(2030, 1, 1, tzinfo=UTC)
+    gs_expiring = GSCredentials(access_token="t", principal="me@example.com", expiration=expires)
+    s3_expiring = S3Credentials(aws_access_key_id=AK, aws_secret_access_key=SK, expiration=expires)
+
+    gs = container_credentials(Platform.GS, gs_expiring, refresh)
+    s3 = container_credentials(bucket("s3", extra_config={"region_name": "us-east-1"}), s3_expiring, refresh)
+    assert isinstance(gs, icechunk.GcsCredentials.Refreshable)
+    assert isinstance(s3, icechunk.S3Credentials.Refreshable)
+    # without a way to refresh, or for credentials that do not expire, they stay static
+    assert isinstance(container_credentials(Platform.GS, gs_expiring), icechunk.GcsCredentials.Static)
+    assert isinstance(container_credentials(Platform.GS, GS_CREDS, refresh), icechunk.GcsCredentials.Static)
+    mapped = icechunk.containers_credentials({"gs://bkt/": gs, "s3://bkt/": s3})
+    assert isinstance(mapped["gs://bkt/"], icechunk.Credentials.Gcs)
