@@ -17,10 +17,11 @@ from starlette.exceptions import HTTPException
 from arraylake._version import __version__
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
+from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.context import AppContext
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
-from arraylake.server.db.engine import make_engine
+from arraylake.server.db.engine import make_engine, read_engine
 from arraylake.server.db.migrate import check_schema
 from arraylake.server.db.outages import is_unavailable
 from arraylake.server.errors import ServiceError
@@ -34,7 +35,6 @@ from arraylake.server.logs import configure_logging, get_logger
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
-from arraylake.server.repos.record_cache import RecordCache
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
@@ -64,6 +64,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         signer = TokenSigner.from_settings(settings)
         secrets = SecretBox.from_settings(settings)
         vendor = CredentialVendor(settings)
+        catalog = CatalogCache(settings.catalog_cache_seconds)
         ctx = AppContext(
             settings=settings,
             engine=engine,
@@ -71,15 +72,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             secrets=secrets,
             signer=signer,
             vendor=vendor,
-            containers=ContainerCredentials(BucketCodec(settings, secrets), vendor),
-            records=RecordCache(settings.catalog_cache_seconds),
+            containers=ContainerCredentials(
+                BucketCodec(settings, secrets), vendor, read_engine(engine), catalog
+            ),
+            catalog=catalog,
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:
         await engine.dispose()
         raise
     try:
-        ctx.records.watch(engine)
+        ctx.catalog.watch(engine)
         app.state.ctx = ctx
         ctx.spawn(
             _janitor(

@@ -11,13 +11,13 @@ from typing import Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.engine import read_engine
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
-from arraylake.server.repos.record_cache import RecordCache
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.server.web.oidc import OidcProvider
@@ -33,8 +33,8 @@ class AppContext:
     signer: TokenSigner
     vendor: CredentialVendor
     containers: ContainerCredentials
-    records: RecordCache
-    """Recently read repo records, for the hot reads (get, open, credentials)."""
+    catalog: CatalogCache
+    """Recent catalog reads (repo records, virtual chunk policies) for the hot paths."""
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 

@@ -12,11 +12,12 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import icechunk
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.names import join_prefix
 from arraylake.server.buckets.service import BucketCodec, bucket_row
@@ -54,6 +55,10 @@ def _wire(row: Row, bucket: BucketResponse) -> VirtualChunkPolicy:
     )
 
 
+if TYPE_CHECKING:  # the cache reads repos, whose service uses this module
+    from arraylake.server.catalog_cache import CatalogCache
+
+
 async def _rows(conn: AsyncConnection, org: OrgScope) -> list[tuple[Row, Row]]:
     result = await conn.execute(
         select(virtual_chunk_policies, buckets.c.id.label("b_id"))
@@ -62,6 +67,8 @@ async def _rows(conn: AsyncConnection, org: OrgScope) -> list[tuple[Row, Row]]:
         .order_by(virtual_chunk_policies.c.created)
     )
     rows = result.all()
+    if not rows:
+        return []
     bucket_rows = {
         r.id: r
         for r in (
@@ -144,9 +151,13 @@ class _Containers:
 class ContainerCredentials:
     """Virtual chunk credentials of repos, as the org's policy allows (repo configs cached briefly)."""
 
-    def __init__(self, codec: BucketCodec, vendor: CredentialVendor):
+    def __init__(
+        self, codec: BucketCodec, vendor: CredentialVendor, reader: AsyncEngine, cache: CatalogCache
+    ):
         self.codec = codec
         self.vendor = vendor
+        self.reader = reader
+        self.cache = cache
         self._containers: dict[str, _Containers] = {}
 
     async def _containers_of(self, repo_id: str, repo_bucket: BucketResponse, prefix: str) -> list[str]:
@@ -163,16 +174,22 @@ class ContainerCredentials:
         self._containers[repo_id] = _Containers(prefixes, time.monotonic())
         return prefixes
 
+    async def _policies(self, org: OrgScope) -> list[tuple[Row, Row]]:
+        async def load() -> list[tuple[Row, Row]]:
+            async with self.reader.connect() as conn:
+                return await _rows(conn, org)
+
+        return await self.cache.get(("virtual chunk policies", org.org_id), load)
+
     async def for_repo(
         self,
-        conn: AsyncConnection,
         org: OrgScope,
         principal: Principal,
         repo_id: str,
         repo_bucket: BucketResponse,
         prefix: str,
     ) -> dict[str, VirtualChunkCredentials]:
-        pairs = await _rows(conn, org)
+        pairs = await self._policies(org)
         if not pairs:
             return {}
         policies = [

@@ -180,7 +180,8 @@ repos = Table(
     Column("cleanup_due_at", UtcDateTime, nullable=True),
     Column("cleanup_started_at", UtcDateTime, nullable=True),
     UniqueConstraint("org_id", "live_name"),
-    Index(None, "org_id", "lifecycle", "name"),
+    # Covers a page of an org's repos (order by name, id), so that skipping to page N reads only the index.
+    Index(None, "org_id", "lifecycle", "name", "id"),
     Index(None, "bucket_id", "prefix"),
     Index(None, "lifecycle", "cleanup_due_at"),
 )

@@ -120,7 +120,7 @@ async def get_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Response:
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
-    record = await ctx.records.repo_record(ctx.reader, scope, repo)
+    record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
     return wire_json(await service.record_to_wire(codec(ctx), scope, record))
 
 
@@ -149,13 +149,12 @@ async def open_repo(
     """Everything a client needs to open the repo, in one round trip, with credentials for the access the
     caller asks for (default: the most its rights allow)."""
     scope, write = _access(principal, org, repo, access)
-    record = await ctx.records.repo_record(ctx.reader, scope, repo)
-    async with ctx.reader.connect() as conn:  # for the virtual chunk containers' policies
-        return wire_json(
-            await service.open_info(
-                conn, codec(ctx), ctx.vendor, scope, principal, record, write=write, containers=ctx.containers
-            )
+    record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
+    return wire_json(
+        await service.open_info(
+            codec(ctx), ctx.vendor, scope, principal, record, write=write, containers=ctx.containers
         )
+    )
 
 
 @router.get("/repos/{org}/{repo}/bucket-credentials", response_model=AnyCredentials | None)
@@ -172,7 +171,7 @@ async def repo_credentials(
     """
     try:
         scope, write = _access(principal, org, repo, access)
-        record = await ctx.records.repo_record(ctx.reader, scope, repo)
+        record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
     except (NotFound, Forbidden):
         async with ctx.reader.connect() as conn:
             reserved = await service.reservation_of(conn, principal, org, repo)

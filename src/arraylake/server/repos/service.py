@@ -252,6 +252,15 @@ async def list_repos(
         where.append(repos.c.name.in_(sorted(only_names)))
     # The org's counter (kept by triggers) answers for the plain listing; filtered ones are counted.
     counted = not filters and only_names is None and not include_ghosts
+    # The page's ids first (skipping through the covering index alone), then their rows and buckets.
+    page_ids = (
+        select(repos.c.id)
+        .where(*where)
+        .order_by(repos.c.name, repos.c.id)
+        .limit(size)
+        .offset((page - 1) * size)
+        .subquery()
+    )
     rows = (
         await conn.execute(
             select(
@@ -260,12 +269,10 @@ async def list_repos(
                 orgs.c.default_bucket_id.label("org_default_bucket_id"),
                 orgs.c.active_repos.label("org_active_repos"),
             )
+            .join(page_ids, page_ids.c.id == repos.c.id)
             .join(orgs, orgs.c.id == repos.c.org_id)
             .outerjoin(buckets, buckets.c.id == repos.c.bucket_id)
-            .where(*where)
             .order_by(repos.c.name, repos.c.id)
-            .limit(size)
-            .offset((page - 1) * size)
         )
     ).all()
     if counted and rows:
@@ -343,7 +350,6 @@ async def internal_bucket(
 
 
 async def open_info(
-    conn: AsyncConnection,
     codec: BucketCodec,
     vendor: CredentialVendor,
     org: OrgScope,
@@ -361,7 +367,7 @@ async def open_info(
     credentials = await vendor.credentials(source, row.prefix, write=write, principal_id=principal.id)
     virtual = {}
     if containers is not None:
-        virtual = await containers.for_repo(conn, org, principal, row.id, source, row.prefix)
+        virtual = await containers.for_repo(org, principal, row.id, source, row.prefix)
     return OpenRepoResponse(
         repo_bucket=bucket,
         repo_prefix=row.prefix,
@@ -568,7 +574,7 @@ async def activate_repo(
             .values(lifecycle=LIFECYCLE_ACTIVE, lease_expires_at=None, updated=utcnow())
         )
         record = await repo_record(conn, org, name, lifecycles)
-    return await open_info(conn, codec, vendor, org, principal, record, write=True)
+    return await open_info(codec, vendor, org, principal, record, write=True)
 
 
 async def _icechunk_repo_exists(

@@ -1,4 +1,4 @@
-"""count each org's active repos with triggers
+"""count each org's active repos with triggers; an index that covers a page of repos
 
 Revision ID: 0004
 Revises: 0003
@@ -6,8 +6,9 @@ Create Date: 2026-11-24
 
 A page of repos reports the total; counting an org's repos on every page grows with the catalog. The
 triggers keep ``orgs.active_repos`` exact in the same transaction as every change to a repo's lifecycle,
-whoever makes it. A later migration that rebuilds the ``repos`` table on SQLite (batch mode) must create
-the SQLite triggers again.
+whoever makes it. The page index gains ``id`` (the tie-break of the order), so that a deep page skips
+through the index alone. A later migration that rebuilds the ``repos`` table on SQLite (batch mode) must
+create the SQLite triggers again.
 """
 
 import sqlalchemy as sa
@@ -51,6 +52,8 @@ _POSTGRES = [
 
 
 def upgrade() -> None:
+    op.drop_index("ix_repos_org_id_lifecycle_name", table_name="repos")
+    op.create_index("ix_repos_org_id_lifecycle_name_id", "repos", ["org_id", "lifecycle", "name", "id"])
     op.add_column("orgs", sa.Column("active_repos", sa.BigInteger(), server_default="0", nullable=False))
     op.execute(
         "UPDATE orgs SET active_repos = "
@@ -69,3 +72,5 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {name}")
     with op.batch_alter_table("orgs") as batch:
         batch.drop_column("active_repos")
+    op.drop_index("ix_repos_org_id_lifecycle_name_id", table_name="repos")
+    op.create_index("ix_repos_org_id_lifecycle_name", "repos", ["org_id", "lifecycle", "name"])

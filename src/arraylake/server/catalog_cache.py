@@ -1,4 +1,4 @@
-"""A short-lived, in-process cache of repo records, so that the hot reads (get a repo, open it, vend its
+"""A short-lived, in-process cache of catalog reads, so that the hot paths (get a repo, open it, vend its
 credentials) skip the database.
 
 Every commit this process makes clears it (an SQLAlchemy ``commit`` event on the engine), so a process
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,18 +22,19 @@ from arraylake.server.repos.service import RepoRecord, repo_record
 from arraylake.server.single_flight import SingleFlight
 
 MAX_ENTRIES = 10_000
+V = TypeVar("V")
 
 
-class RecordCache:
-    """Active repos' records by (org id, name), each kept for ``ttl`` seconds at most."""
+class CatalogCache:
+    """Recent catalog reads by key, each kept for ``ttl`` seconds at most."""
 
     def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[str, str], tuple[float, RepoRecord]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         # A load that started before a commit must not store what it read: it may predate the write.
         self._generation = 0
-        self._flights: SingleFlight[tuple[str, str], RepoRecord] = SingleFlight()
+        self._flights: SingleFlight[Hashable, Any] = SingleFlight()
 
     def watch(self, engine: AsyncEngine) -> None:
         """Forget everything whenever ``engine`` (or any engine sharing its pool) commits."""
@@ -45,25 +47,28 @@ class RecordCache:
         self._generation += 1
         self._entries.clear()
 
-    async def repo_record(self, reader: AsyncEngine, org: OrgScope, name: str) -> RepoRecord:
-        """The active repo ``name`` of ``org`` (404 if absent), from the cache when fresh."""
-        key = (org.org_id, name)
+    async def get(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
+        """The value under ``key`` if fresh; else ``load()`` it (once for concurrent callers) and keep it."""
         now = time.monotonic()
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return cast(V, cached[1])
         if self.ttl <= 0:
-            return await self._load(reader, org, name)
+            return await load()
         generation = self._generation
-        record = await self._flights.run(key, lambda: self._load(reader, org, name))
+        value = await self._flights.run(key, load)
         if generation == self._generation:
-            self._entries[key] = (now + self.ttl, record)
+            self._entries[key] = (now + self.ttl, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-        return record
+        return cast(V, value)
 
-    @staticmethod
-    async def _load(reader: AsyncEngine, org: OrgScope, name: str) -> RepoRecord:
-        async with reader.connect() as conn:
-            return await repo_record(conn, org, name)
+    async def repo_record(self, reader: AsyncEngine, org: OrgScope, name: str) -> RepoRecord:
+        """The active repo ``name`` of ``org`` (404 if absent)."""
+
+        async def load() -> RepoRecord:
+            async with reader.connect() as conn:
+                return await repo_record(conn, org, name)
+
+        return await self.get(("repo", org.org_id, name), load)
