@@ -14,13 +14,14 @@ CHROMIUM := /usr/bin/chromium
 export UV_PYTHON := $(PY312)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: reliability help setup demo test lint format published-client browser clean
+.PHONY: reliability bench wrk help setup demo test lint format published-client browser clean
 
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check and format check"
 	@echo "make reliability  the slow reliability tests: fuzzing, database outage (CI runs them too)"
+	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale); not in make test"
 	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
 
 $(UV):
@@ -54,16 +55,31 @@ browser:
 	}
 	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing after installing chromium" >&2; exit 1; }
 
+# wrk (HTTP load generator) from the system packages, for the API benchmark.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "wrk is missing and neither root nor sudo is available to install it: install the wrk package" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null || { echo "wrk is missing and there is no apt-get: install wrk" >&2; exit 1; }; \
+	  echo "installing wrk (apt-get)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	}
+
+# BENCH_ARGS: e.g. --quick, --only api (see python -m benchmarks --help). Results: .bench/results.json
+bench: setup wrk
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
 demo: setup
 	$(PY) examples/demo.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests examples
-	$(VENV)/bin/ruff format --check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
 
 format: setup
-	$(VENV)/bin/ruff check --fix src tests examples
-	$(VENV)/bin/ruff format src tests examples
+	$(VENV)/bin/ruff check --fix src tests examples benchmarks
+	$(VENV)/bin/ruff format src tests examples benchmarks
 
 test: setup published-client browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -126,4 +126,3 @@ def test_policy_input_is_checked(service: ArraylakeService) -> None:
     assert escape.status_code == 422
     missing = httpx.request("DELETE", policies, json={"bucket_id": local_id}, headers=headers)
     assert missing.status_code == 404
-

@@ -1,0 +1,68 @@
+"""``python -m benchmarks``: run the benchmarks, print a table and write the results as JSON.
+
+Each comparison is interleaved (A B A B ...) in one run and reported as medians and ratios; see
+``--help`` for a quicker pass or a single benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+from arraylake import Client
+from benchmarks import api, data_path, open_latency, scale
+from benchmarks.infra import seaweed, service
+from benchmarks.stats import Result, console, report
+
+BENCHMARKS = ("data", "open", "api", "scale")
+
+
+def _data_and_open(only: set[str], quick: bool) -> list[Result]:
+    total_mib, rounds = (64, 3) if quick else (256, 5)
+    open_rounds = 20 if quick else 100
+    results: list[Result] = []
+    with seaweed() as store, service() as svc:
+        org = svc.new_org("bench")
+        client = Client(svc.url, token=org.token)
+        client.create_bucket_config(
+            org=org.name, nickname="seaweedfs", **store.bucket_config(store.create_bucket("bench"))
+        )
+        for nickname, label in (("local", "local directory"), ("seaweedfs", "SeaweedFS")):
+            if "data" in only:
+                console.print(f"data path on {label}...")
+                results += data_path.run(client, org.name, nickname, label, total_mib, rounds)
+            if "open" in only:
+                console.print(f"open latency on {label}...")
+                name = f"{org.name}/open-{nickname}"
+                client.create_repo(name, bucket_config_nickname=nickname)
+                results += open_latency.run(client, name, label, open_rounds)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data, shorter runs (a smoke test)")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these (repeatable)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/results.json"), help="where to write JSON"
+    )
+    args = parser.parse_args()
+    only = set(args.only or BENCHMARKS)
+    console.print(
+        f"{platform.node()}: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+    results: list[Result] = []
+    if only & {"data", "open"}:
+        results += _data_and_open(only, args.quick)
+    if "api" in only:
+        console.print("API load (wrk)...")
+        results += api.run(seconds=2 if args.quick else 5)
+    if "scale" in only:
+        console.print("catalog scale...")
+        results += scale.run(args.quick)
+    report(results, args.out)
+
+
+if __name__ == "__main__":
+    main()
