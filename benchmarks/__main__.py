@@ -7,8 +7,13 @@ Each comparison is interleaved (A B A B ...) in one run and reported as medians 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 from pathlib import Path
+
+# Before icechunk is imported (it reads this then): it warns each time it opens local storage, and the
+# benchmarks open thousands (their services inherit the setting).
+os.environ.setdefault("ICECHUNK_LOG", "error")
 
 from arraylake import Client
 from benchmarks import api, data_path, open_latency, scale
@@ -45,13 +50,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller data, shorter runs (a smoke test)")
     parser.add_argument("--only", choices=BENCHMARKS, action="append", help="run only these (repeatable)")
     parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results.json"), help="where to write JSON"
+        "--out", type=Path, default=Path(".bench/results.json"), help="where to write the JSON results"
     )
     args = parser.parse_args()
     only = set(args.only or BENCHMARKS)
-    console.print(
-        f"{platform.node()}: {platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    )
+    console.print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     results: list[Result] = []
     if only & {"data", "open"}:
         results += _data_and_open(only, args.quick)
