@@ -84,6 +84,7 @@ def _latencies(http: httpx.Client, paths: list[str]) -> list[float]:
 
 def _measure(url: str, token: str, org: str, count: int, samples: int) -> dict[str, list[float]]:
     pages = max(1, count // PAGE_SIZE)
+    middle = f"repo-{(pages // 2 - 1) * PAGE_SIZE:09d}"
     # Lookups of distinct repos: each one misses the service's short-lived cache and reads the catalog.
     step = max(1, count // samples)
     names = [f"repo-{i:09d}" for i in range(1, count + 1, step)][:samples]
@@ -96,6 +97,11 @@ def _measure(url: str, token: str, org: str, count: int, samples: int) -> dict[s
             "middle page": _latencies(
                 http, [f"/orgs/{org}/repos/paginated?page={pages // 2}&size={PAGE_SIZE}"] * samples
             ),
+            # the same page, reached by cursor (the last name of the page before it)
+            "middle page by cursor": _latencies(
+                http,
+                [f"/orgs/{org}/repos/paginated?after={middle}&size={PAGE_SIZE}"] * samples,
+            ),
             "get repo": _latencies(http, [f"/repos/{org}/{name}" for name in names]),
         }
 
@@ -106,7 +112,7 @@ def _results(backend: str, sizes: dict[int, dict[str, list[float]]]) -> list[Res
     for count, cases in sorted(sizes.items()):
         for case, timings in cases.items():
             value = median(timings)
-            is_page = case.endswith("page")
+            is_page = "page" in case
             results.append(
                 Result(
                     "catalog scale",

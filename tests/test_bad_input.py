@@ -820,6 +820,7 @@ def test_bad_filter_metadata_through_the_client(world: World) -> None:
         ({"size": 1001}, "size"),
         ({"size": "1.5"}, "size"),
         ({"include_ghosts": "maybe"}, "include_ghosts"),
+        ({"after": "x" * 129}, "after"),
     ],
 )
 def test_bad_pagination(world: World, params: dict, field: str) -> None:
@@ -837,6 +838,17 @@ def test_bad_pagination_through_the_client(world: World) -> None:
         client.list_repos_paginated(world.name, page=0)
     with pytest.raises(ArraylakeValidationError, match=r"query\.size: Input should be less than or equal to"):
         client.list_repos_paginated(world.name, page_size=100000)
+
+
+def test_a_cursor_cannot_walk_ghosts(world: World) -> None:
+    with unchanged(world):
+        response = call(
+            world.org,
+            "GET",
+            f"/orgs/{world.name}/repos/paginated",
+            params={"after": "a", "include_ghosts": True},
+        )
+        assert response.status_code == 422 and "after cannot be combined with include_ghosts" in response.text
 
 
 # ------------------------------------------------------------------------------------- repo creation

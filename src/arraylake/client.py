@@ -169,11 +169,28 @@ class AsyncClient(AccessMethods):
             page += 1
 
     async def list_repos_paginated(
-        self, org: str, *, page: int = 1, page_size: int = 50, filter_metadata: RepoMetadata | None = None
+        self,
+        org: str,
+        *,
+        page: int = 1,
+        page_size: int = 50,
+        filter_metadata: RepoMetadata | None = None,
+        after: str | None = None,
     ) -> PaginatedRepos:
-        """One page of the org's repos, ordered by name."""
+        """One page of the org's repos, ordered by name.
+
+        Args:
+            org: The org.
+            page: The page number (from 1); deep pages of a large org cost more, see ``after``.
+            page_size: Repos per page.
+            filter_metadata: Only repos whose metadata matches every pair.
+            after: A cursor instead of ``page``: the repos after this name (the last name of the previous
+                page). Every page then costs the same, at any depth; the answer's ``page`` is 0.
+        """
         validate_org_name(org)
         params: dict[str, Any] = {"page": page, "size": page_size}
+        if after is not None:
+            params["after"] = after
         if filter_metadata:
             params["filter_metadata"] = _json(filter_metadata)
         body = await self._transport.get_json(f"/orgs/{org}/repos/paginated", params=params)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from arraylake.server import faults
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.context import AppContext, app_context, current_principal
-from arraylake.server.errors import Forbidden, NotFound
+from arraylake.server.errors import Forbidden, InvalidInput, NotFound
 from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.logs import get_logger
 from arraylake.server.paths import org_name, repo_name
@@ -61,12 +61,20 @@ async def list_repos_paginated(
     size: int = Query(default=50, ge=1, le=1000),
     filter_metadata: str | None = Query(default=None, description='JSON object, e.g. {"project": "era5"}'),
     include_ghosts: bool = Query(default=False, description="Also list soft-deleted repos"),
+    after: str | None = Query(
+        default=None,
+        max_length=128,
+        description="Cursor: the repos whose names come after this one (the last name of the previous "
+        "page). Pages then cost the same at any depth; `page` is ignored and answered as 0.",
+    ),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> Response:
     """A page of the org's repos, by name; ``filter_metadata`` keeps repos matching every pair."""
     scope, names = visible_repos(principal, org)
     filters = parse_filter(filter_metadata)
+    if after is not None and include_ghosts:
+        raise InvalidInput("after cannot be combined with include_ghosts (ghosts share names): use page")
     async with ctx.reader.connect() as conn:
         page_of_repos = await service.list_repos(
             conn,
@@ -77,6 +85,7 @@ async def list_repos_paginated(
             filters=filters,
             include_ghosts=include_ghosts and names is None,
             only_names=names,
+            after=after,
         )
     return wire_json(page_of_repos)
 

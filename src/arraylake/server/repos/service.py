@@ -244,21 +244,30 @@ async def list_repos(
     filters: RepoMetadata,
     include_ghosts: bool = False,
     only_names: set[str] | None = None,
+    after: str | None = None,
 ) -> PaginatedRepos:
-    """A page of the org's repos by name; ``only_names`` limits it to the repos the caller may see."""
+    """A page of the org's repos by name; ``only_names`` limits it to the repos the caller may see.
+
+    With ``after`` (a cursor: the last name of the previous page) the page starts after that name, found
+    through the index at any depth; ``page`` is then ignored and answered as 0.
+    """
     lifecycles = (LIFECYCLE_ACTIVE, LIFECYCLE_GHOST) if include_ghosts else (LIFECYCLE_ACTIVE,)
     where = [repos.c.org_id == org.org_id, repos.c.lifecycle.in_(lifecycles), *filter_clauses(filters)]
     if only_names is not None:
         where.append(repos.c.name.in_(sorted(only_names)))
     # The org's counter (kept by triggers) answers for the plain listing; filtered ones are counted.
     counted = not filters and only_names is None and not include_ghosts
+    total_where = list(where)
+    if after is not None:
+        where.append(repos.c.name > after)
+        page = 0
     # The page's ids first (skipping through the covering index alone), then their rows and buckets.
     page_ids = (
         select(repos.c.id)
         .where(*where)
         .order_by(repos.c.name, repos.c.id)
         .limit(size)
-        .offset((page - 1) * size)
+        .offset(max(0, page - 1) * size)
         .subquery()
     )
     rows = (
@@ -280,7 +289,7 @@ async def list_repos(
     elif counted:
         total = (await conn.execute(select(orgs.c.active_repos).where(orgs.c.id == org.org_id))).scalar_one()
     else:
-        total = (await conn.execute(select(func.count()).select_from(repos).where(*where))).scalar_one()
+        total = (await conn.execute(select(func.count()).select_from(repos).where(*total_where))).scalar_one()
     reader = RepoReader(None, codec, org)
     for row in rows:
         record = _record(row)
