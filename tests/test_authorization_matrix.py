@@ -578,6 +578,14 @@ def visible_grants(w: World, p: Principal) -> set[str]:
     return {w.granted} if p.spec.grants else set()
 
 
+def deletion_progress(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            assert body(response) == {"repo_id": "0" * 24, "in_progress": False, "removed_objects": 0}
+
+    return Prep({"repo_id": "0" * 24}, after=after)
+
+
 def listing(paginated: bool) -> Prepare:
     def prepare(w: World, p: Principal, target: str) -> Prep:
         params = {"size": 1000, "include_ghosts": "true"} if paginated else {}
@@ -785,6 +793,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # repos
     Endpoint("GET", ORGS + "/repos", Listing(), prepare=listing(paginated=False)),
     Endpoint("GET", ORGS + "/repos/paginated", Listing(), prepare=listing(paginated=True)),
+    Endpoint("GET", ORGS + "/repos/deletions/{repo_id}", OrgAction(LIST_REPOS), prepare=deletion_progress),
     Endpoint("POST", ORGS + "/repos", OrgAction(CREATE_REPO), 201, new_repo),
     Endpoint("POST", ORGS + "/repos/import", OrgAction(CREATE_REPO), 201, import_repo, fresh=True),
     Endpoint("POST", ORGS + "/{repo}/activate", OrgAction(CREATE_REPO), 200, activate, fresh=True),

@@ -54,6 +54,7 @@ from arraylake.types import (
     Platform,
     Repo,
     RepoCreateBody,
+    RepoDeletionProgress,
     RepoImportBody,
     RepoKind,
     RepoMetadata,
@@ -72,6 +73,7 @@ _URI_SCHEMES = {
     "file": Platform.LOCAL,
 }
 _LIST_PAGE_SIZE = 100
+DELETION_POLL_SECONDS = 0.25
 
 
 def parse_bucket_uri(uri: str, extra_config: Mapping[str, Any] | None) -> tuple[Platform, str, str]:
@@ -452,6 +454,7 @@ class AsyncClient(AccessMethods):
         imreallysure: bool = False,
         immediate: bool = True,
         retain_data: bool = False,
+        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         """Delete a repo.
 
@@ -461,6 +464,8 @@ class AsyncClient(AccessMethods):
             immediate: Remove it now (default). ``False`` keeps it as a restorable ghost for the
                 service's grace period, after which its data is removed.
             retain_data: Keep the Icechunk data in the bucket and drop only the catalog entry.
+            on_progress: Called with the number of objects removed so far while the service removes the
+                data; the call then returns once the data is gone.
         """
         if not (imsure and imreallysure):
             raise ValueError(
@@ -468,7 +473,20 @@ class AsyncClient(AccessMethods):
             )
         org, repo_name = parse_repo_name(name)
         params = {"immediate": _flag(immediate), "retain_data": _flag(retain_data)}
-        await self._transport.request("DELETE", f"/orgs/{org}/{repo_name}", params=params)
+        if on_progress is not None:
+            params["wait"] = "false"
+        response = await self._transport.request("DELETE", f"/orgs/{org}/{repo_name}", params=params)
+        if on_progress is None or response.status_code != 202:
+            return
+        repo_id = response.json().get("repo_id")
+        while repo_id:
+            progress = RepoDeletionProgress.model_validate(
+                await self._transport.get_json(f"/orgs/{org}/repos/deletions/{repo_id}")
+            )
+            if not progress.in_progress:
+                return
+            on_progress(progress.removed_objects)
+            await asyncio.sleep(DELETION_POLL_SECONDS)
 
     # -------------------------------------------------------------------------------------- bucket configs
 

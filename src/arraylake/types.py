@@ -384,6 +384,14 @@ def validate_metadata(value: RepoMetadata | None) -> RepoMetadata | None:
     return value
 
 
+class RepoDeletionProgress(WireModel):
+    """How far the removal of a deleted repo's data has come (``in_progress`` false once it is done)."""
+
+    repo_id: str
+    in_progress: bool
+    removed_objects: int = 0
+
+
 class RepoOperationStatusResponse(WireModel):
     mode: RepoOperationMode = RepoOperationMode.ONLINE
     message: str | None = None

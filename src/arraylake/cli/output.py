@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -166,3 +166,17 @@ def progress_bar(description: str) -> Iterator[StepBar]:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         yield StepBar(progress, escape(description))
+
+
+@contextmanager
+def count_bar(description: str, unit: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar of unknown length on stderr (only on a terminal), fed with a running count."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} " + escape(unit)),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(escape(description), total=None)
+        yield lambda count: progress.update(task, completed=count)

@@ -136,8 +136,10 @@ def delete(
     what = "from the catalog (its data stays in the bucket)" if retain_data else "and all its data"
     if not yes:
         typer.confirm(f"Delete repo {repo.full_name} {what}?", abort=True, err=True)
-    with output.spinner(f"Deleting {repo.full_name}..."):
-        client.delete_repo(name, imsure=True, imreallysure=True, retain_data=retain_data)
+    with output.count_bar(f"Deleting {repo.full_name}", "objects removed") as progress:
+        client.delete_repo(
+            name, imsure=True, imreallysure=True, retain_data=retain_data, on_progress=progress
+        )
     output.say(f"Deleted repo [bold]{repo.full_name}[/bold].")
 
 

@@ -1,11 +1,14 @@
-"""Named crash points, for tests that prove recovery after a process dies mid-operation.
+"""Named fault points, for tests: crash points prove recovery after a process dies mid-operation, pause
+points make fast work slow enough to watch.
 
-When the ``fault_injection`` setting names a point, the process exits at once (no cleanup, like SIGKILL)
-when it reaches that point. Unset in production, where :func:`crash_point` does nothing.
+When the ``fault_injection`` setting names a crash point, the process exits at once (no cleanup, like
+SIGKILL) when it reaches that point; a pause point waits a moment there. Unset in production, where both do
+nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -13,7 +16,9 @@ from arraylake.server.settings import ServerSettings
 
 DELETE_AFTER_FIRST_BATCH = "delete:after-first-batch"
 CREATE_AFTER_RESERVE = "create:after-reserve"
-KNOWN_POINTS = frozenset({DELETE_AFTER_FIRST_BATCH, CREATE_AFTER_RESERVE})
+DELETE_SLOWLY = "delete:slowly"
+KNOWN_POINTS = frozenset({DELETE_AFTER_FIRST_BATCH, CREATE_AFTER_RESERVE, DELETE_SLOWLY})
+PAUSE_SECONDS = 0.2
 
 
 def crash_point(settings: ServerSettings, name: str) -> None:
@@ -21,3 +26,8 @@ def crash_point(settings: ServerSettings, name: str) -> None:
         sys.stderr.write(f"fault injection: exiting at {name}\n")
         sys.stderr.flush()
         os._exit(70)
+
+
+async def pause_point(settings: ServerSettings, name: str) -> None:
+    if settings.fault_injection == name:
+        await asyncio.sleep(PAUSE_SECONDS)

@@ -106,7 +106,8 @@ class ServerSettings(BaseSettings):
         default=None, description="STS endpoint for aws_customer_managed_role buckets; default: AWS's own."
     )
     fault_injection: str | None = Field(
-        default=None, description="Testing only: the name of a point at which the process exits abruptly."
+        default=None,
+        description="Testing only: a fault point, where the process exits abruptly or pauses (faults.py).",
     )
 
     @property

@@ -179,6 +179,7 @@ repos = Table(
     Column("retain_data", Boolean, nullable=False, default=False),
     Column("cleanup_due_at", UtcDateTime, nullable=True),
     Column("cleanup_started_at", UtcDateTime, nullable=True),
+    Column("cleanup_removed", BigInteger, nullable=True),  # objects removed so far by a deletion
     UniqueConstraint("org_id", "live_name"),
     # Covers a page of an org's repos (order by name, id), so that skipping to page N reads only the index.
     Index(None, "org_id", "lifecycle", "name", "id"),

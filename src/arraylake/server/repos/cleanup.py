@@ -58,9 +58,14 @@ class Cleaner:
             )
             return result.rowcount == 1
 
-    async def _renew(self, repo_id: str) -> None:
+    async def _renew(self, repo_id: str, removed: int) -> None:
+        """Keep the claim, and say how far the removal has come."""
         async with self.engine.begin() as conn:
-            await conn.execute(update(repos).where(repos.c.id == repo_id).values(cleanup_started_at=utcnow()))
+            await conn.execute(
+                update(repos)
+                .where(repos.c.id == repo_id)
+                .values(cleanup_started_at=utcnow(), cleanup_removed=removed)
+            )
 
     async def purge(self, repo_id: str) -> int:
         """Delete the data of a claimed ``deleting`` repo, then its row. Returns the number of objects."""
@@ -93,7 +98,8 @@ class Cleaner:
 
                 async def after_batch(count: int) -> None:
                     nonlocal first
-                    await self._renew(repo_id)
+                    await self._renew(repo_id, count)
+                    await faults.pause_point(self.codec.settings, faults.DELETE_SLOWLY)
                     if first:
                         first = False
                         faults.crash_point(self.codec.settings, faults.DELETE_AFTER_FIRST_BATCH)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from arraylake.server import faults
@@ -28,6 +28,7 @@ from arraylake.types import (
     Repo,
     RepoActions,
     RepoCreateBody,
+    RepoDeletionProgress,
     RepoImportBody,
     RepoModifyRequest,
     RepoOperationStatusResponse,
@@ -267,13 +268,19 @@ async def delete_repo(
     repo: str = Depends(repo_name),
     immediate: bool = Query(default=False, description="Skip the grace period: remove now"),
     retain_data: bool = Query(default=False, description="Keep the data in the bucket"),
+    wait: bool = Query(
+        default=True,
+        description="Wait (a while) for the data to be removed; false answers 202 at once, and the removal "
+        "can be followed at /orgs/{org}/repos/deletions/{repo_id}",
+    ),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),
 ) -> Response:
     """Delete a repo: soft by default (a restorable ghost), ``immediate`` to remove it now.
 
-    Answers 204 once the data is gone, or 202 if removing it takes longer than the service waits (it then
-    finishes in the background, and after a restart if the service stops).
+    Answers 204 once the data is gone, or 202 with the ``repo_id`` if removing it takes longer than the
+    service waits or ``wait`` is false (it then finishes in the background, and after a restart if the
+    service stops).
     """
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_MANAGE_USERS)
     async with ctx.engine.begin() as conn:
@@ -289,16 +296,33 @@ async def delete_repo(
     if repo_id is None:
         return Response(status_code=204)
     purge = ctx.spawn(Cleaner(ctx.engine, codec(ctx), ctx.vendor).purge(repo_id))
+    removing = {"detail": f"repo {org}/{repo} deleted; its data is being removed", "repo_id": repo_id}
     try:
-        await asyncio.wait_for(asyncio.shield(purge), timeout=ctx.settings.inline_delete_seconds)
-    except TimeoutError:
-        return JSONResponse(
-            {"detail": f"repo {org}/{repo} deleted; its data is being removed"}, status_code=202
+        await asyncio.wait_for(
+            asyncio.shield(purge), timeout=ctx.settings.inline_delete_seconds if wait else 0
         )
+    except TimeoutError:
+        return JSONResponse(removing, status_code=202)
     except Exception as exc:
         log.warning("repo data removal failed; the janitor will retry", repo_id=repo_id, error=str(exc))
         return JSONResponse(
-            {"detail": f"repo {org}/{repo} deleted; removing its data failed and will be retried"},
+            {
+                "detail": f"repo {org}/{repo} deleted; removing its data failed and will be retried",
+                "repo_id": repo_id,
+            },
             status_code=202,
         )
     return Response(status_code=204)
+
+
+@router.get("/orgs/{org}/repos/deletions/{repo_id}", response_model=RepoDeletionProgress)
+async def deletion_progress(
+    repo_id: str = Path(max_length=64, description="The repo_id of a 202 answer to a delete"),
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> RepoDeletionProgress:
+    """How many objects the removal of a deleted repo's data has removed so far."""
+    scope = authorize(principal, org, Action.LIST_REPOS)
+    async with ctx.reader.connect() as conn:
+        return await service.deletion_progress(conn, scope, repo_id)

@@ -56,6 +56,7 @@ from arraylake.types import (
     PaginatedRepos,
     Repo,
     RepoCreateBody,
+    RepoDeletionProgress,
     RepoKind,
     RepoMetadata,
     RepoModifyRequest,
@@ -641,6 +642,20 @@ async def modify_repo(
 
 
 # ----------------------------------------------------------------------------------------------- deleting
+
+
+async def deletion_progress(conn: AsyncConnection, org: OrgScope, repo_id: str) -> RepoDeletionProgress:
+    """How far the removal of a ``deleting`` repo's data has come; not in progress once its row is gone."""
+    row = (
+        await conn.execute(
+            select(repos.c.cleanup_removed).where(
+                repos.c.id == repo_id, repos.c.org_id == org.org_id, repos.c.lifecycle == LIFECYCLE_DELETING
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return RepoDeletionProgress(repo_id=repo_id, in_progress=False)
+    return RepoDeletionProgress(repo_id=repo_id, in_progress=True, removed_objects=row.cleanup_removed or 0)
 
 
 async def drop_row(conn: AsyncConnection, repo_id: str) -> None:

@@ -69,7 +69,7 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION arraylake_count_active_repos()")
     else:
         for name in ("repos_count_insert", "repos_count_delete", "repos_count_update"):
-            op.execute(f"DROP TRIGGER {name}")
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
     with op.batch_alter_table("orgs") as batch:
         batch.drop_column("active_repos")
     op.drop_index("ix_repos_org_id_lifecycle_name_id", table_name="repos")
