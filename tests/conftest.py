@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from arraylake.server.bootstrap import migrate
+from tests.support.cli import isolated_home
 from tests.support.postgres import PostgresCluster
 from tests.support.seaweed import SeaweedFS
 from tests.support.service import ArraylakeService, Org
@@ -79,3 +80,11 @@ def org(service: ArraylakeService) -> Org:
 def s3_bucket(seaweed: SeaweedFS) -> str:
     """A new, empty bucket in SeaweedFS."""
     return seaweed.create_bucket(f"bkt-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home and config directory of the test's own (where logins and config files go), and no
+    ARRAYLAKE_* variables from outside."""
+    with isolated_home(tmp_path, monkeypatch) as path:
+        yield path

@@ -79,15 +79,6 @@ def people(service: ArraylakeService) -> People:
     )
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home directory of its own, where the client keeps its login."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    return path
-
-
 def members(client: Client, org: str) -> dict[str, tuple[str, str]]:
     """principal id -> (kind, role)."""
     return {str(m.principal_id): (m.kind.value, m.role.value) for m in client.list_org_members(org)}

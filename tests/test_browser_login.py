@@ -35,15 +35,6 @@ EMAIL = "ada@example.com"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home directory of its own, where the client keeps its login."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    return path
-
-
-@pytest.fixture
 def login_service(fresh_service: ArraylakeService) -> Iterator[ArraylakeService]:
     fresh_service.env["ARRAYLAKE_SERVER_DEVICE_POLL_SECONDS"] = "1"
     fresh_service.start()

@@ -7,7 +7,6 @@ import os
 import stat
 import sys
 import webbrowser
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -17,23 +16,18 @@ import pytest
 
 from arraylake.token_file import write_tokens
 from arraylake.types import OAuthTokens
-from tests.support.cli import Cli, CliUser, create_user, isolated_home
+from tests.support.cli import Cli, CliUser, create_user
 from tests.support.service import ArraylakeService, Org
 from tests.support.users import decide, sign_in, token_file
 
 pytestmark = [
+    pytest.mark.usefixtures("home"),
     pytest.mark.parametrize("service", ["sqlite"], indirect=True),
     # pexpect forks the (threaded) test process; the child only execs, which is safe
     pytest.mark.filterwarnings("ignore:This process .* use of forkpty:DeprecationWarning"),
 ]
 
 CODE = r"shows the code\s+(?:\x1b\[[0-9;]*m)*([A-Z0-9]{4}-[A-Z0-9]{4})"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with isolated_home(tmp_path, monkeypatch) as path:
-        yield path
 
 
 @pytest.fixture(scope="module")

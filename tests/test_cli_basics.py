@@ -6,7 +6,6 @@ import asyncio
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from arraylake import __version__
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import head_revision, upgrade
-from tests.support.cli import Cli, isolated_home, run
+from tests.support.cli import Cli, run
 from tests.support.service import ArraylakeService
 
 GROUPS = {
@@ -29,11 +28,7 @@ GROUPS = {
 }
 ANSI = re.compile(r"\x1b\[")
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with isolated_home(tmp_path, monkeypatch) as path:
-        yield path
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def test_root_help_names_every_group_and_the_global_options() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,12 @@ import yaml
 
 from arraylake import Client
 from arraylake.config import refresh
-from tests.support.cli import Cli, isolated_home, run
+from tests.support.cli import Cli, run
 from tests.support.service import ArraylakeService, Org
 
 DEFAULT_URI = "http://127.0.0.1:8321"
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with isolated_home(tmp_path, monkeypatch) as path:
-        yield path
+pytestmark = pytest.mark.usefixtures("home")
 
 
 def value(*args: str, env: dict[str, str | None] | None = None) -> object:

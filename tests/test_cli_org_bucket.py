@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.support.access import unique
-from tests.support.cli import Cli, CliUser, create_user, isolated_home
+from tests.support.cli import Cli, CliUser, create_user
 from tests.support.service import ArraylakeService, Org
 
-pytestmark = pytest.mark.parametrize("service", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    with isolated_home(tmp_path, monkeypatch) as path:
-        yield path
+pytestmark = [pytest.mark.usefixtures("home"), pytest.mark.parametrize("service", ["sqlite"], indirect=True)]
 
 
 @pytest.fixture(scope="module")

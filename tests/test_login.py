@@ -21,15 +21,6 @@ CLIENT_ID = "arraylake-python"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home directory of its own, where the client keeps its login."""
-    path = tmp_path / "home"
-    path.mkdir()
-    monkeypatch.setenv("HOME", str(path))
-    return path
-
-
-@pytest.fixture
 def login_service(fresh_service: ArraylakeService) -> Iterator[ArraylakeService]:
     fresh_service.env.update(
         {
