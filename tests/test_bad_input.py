@@ -320,16 +320,17 @@ def test_bucket_nickname_of_another_org_is_unknown(world: World) -> None:
         client.delete_bucket_config(org=world.other.name, nickname="theirs", imsure=True, imreallysure=True)
 
 
-@pytest.mark.parametrize(
-    ("method", "suffix", "kwargs"),
-    [
-        ("GET", "", {}),
-        ("PATCH", "", {"json": {"nickname": "renamed"}}),
-        ("DELETE", "", {}),
-        ("POST", "/default", {}),
-        ("GET", "/repos", {}),
-    ],
-)
+# The routes of one bucket config: (method, path after /buckets/{id}, request arguments).
+BUCKET_ROUTES = [
+    ("GET", "", {}),
+    ("PATCH", "", {"json": {"nickname": "renamed"}}),
+    ("DELETE", "", {}),
+    ("POST", "/default", {}),
+    ("GET", "/repos", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix", "kwargs"), BUCKET_ROUTES)
 def test_unknown_bucket_id(world: World, method: str, suffix: str, kwargs: dict) -> None:
     with unchanged(world):
         unknown = str(uuid.uuid4())
@@ -341,16 +342,7 @@ def test_unknown_bucket_id(world: World, method: str, suffix: str, kwargs: dict)
         refused(response, 404, f"bucket config {theirs} not found")
 
 
-@pytest.mark.parametrize(
-    ("method", "suffix", "kwargs"),
-    [
-        ("GET", "", {}),
-        ("PATCH", "", {"json": {"nickname": "renamed"}}),
-        ("DELETE", "", {}),
-        ("POST", "/default", {}),
-        ("GET", "/repos", {}),
-    ],
-)
+@pytest.mark.parametrize(("method", "suffix", "kwargs"), BUCKET_ROUTES)
 def test_malformed_bucket_id(world: World, method: str, suffix: str, kwargs: dict) -> None:
     with unchanged(world):
         for bad_id in ("not-a-uuid", "1234", "0b7d6d1e-7d1c-4d84-9a55", "'; drop table buckets; --"):
