@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,16 +61,20 @@ def _member(row: Row) -> OrgMember:
     )
 
 
+def _members() -> Select:
+    """Principals with their role in an org (add the org and other conditions with ``where``)."""
+    return select(
+        principals.c.id,
+        principals.c.kind,
+        principals.c.email,
+        principals.c.display_name,
+        memberships.c.role,
+    ).join(memberships, memberships.c.principal_id == principals.c.id)
+
+
 async def list_members(conn: AsyncConnection, org: OrgScope) -> list[OrgMember]:
     rows = await conn.execute(
-        select(
-            principals.c.id,
-            principals.c.kind,
-            principals.c.email,
-            principals.c.display_name,
-            memberships.c.role,
-        )
-        .join(memberships, memberships.c.principal_id == principals.c.id)
+        _members()
         .where(memberships.c.org_id == org.org_id, principals.c.disabled_at.is_(None))
         .order_by(principals.c.kind.desc(), principals.c.email)
     )
@@ -80,15 +84,7 @@ async def list_members(conn: AsyncConnection, org: OrgScope) -> list[OrgMember]:
 async def _membership_row(conn: AsyncConnection, org: OrgScope, principal_id: str) -> Row:
     row = (
         await conn.execute(
-            select(
-                principals.c.id,
-                principals.c.kind,
-                principals.c.email,
-                principals.c.display_name,
-                memberships.c.role,
-            )
-            .join(memberships, memberships.c.principal_id == principals.c.id)
-            .where(memberships.c.org_id == org.org_id, memberships.c.principal_id == principal_id)
+            _members().where(memberships.c.org_id == org.org_id, memberships.c.principal_id == principal_id)
         )
     ).one_or_none()
     if row is None:
