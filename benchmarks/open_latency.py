@@ -16,8 +16,8 @@ from benchmarks.stats import Result, interleaved, median
 
 def run(client: Client, name: str, label: str, rounds: int) -> list[Result]:
     org, repo = name.split("/")
-    bucket = client.get_repo_object(name).bucket
-    prefix = client.get_repo_object(name).prefix
+    record = client.get_repo_object(name)
+    bucket, prefix = record.bucket, record.prefix
     assert bucket is not None
     credentials = credentials_from_bucket(bucket)  # HMAC or none: what a user of icechunk would hold
 
