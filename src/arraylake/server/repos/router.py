@@ -182,16 +182,15 @@ async def repo_credentials(
     try:
         scope, write = _access(principal, org, repo, access)
         record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
+        bucket, prefix = service.record_bucket(codec(ctx), scope, record), record.repo.prefix
     except (NotFound, Forbidden):
         async with ctx.reader.connect() as conn:
             reserved = await service.reservation_of(conn, principal, org, repo)
             if reserved is None:
                 raise
             scope, row, write = reserved
-            bucket = await service.internal_bucket(conn, codec(ctx), scope, row)
-        return await ctx.vendor.credentials(bucket, row.prefix, write=write, principal_id=principal.id)
-    bucket = service.record_bucket(codec(ctx), scope, record)
-    return await ctx.vendor.credentials(bucket, record.repo.prefix, write=write, principal_id=principal.id)
+            bucket, prefix = await service.internal_bucket(conn, codec(ctx), scope, row), row.prefix
+    return await ctx.vendor.credentials(bucket, prefix, write=write, principal_id=principal.id)
 
 
 @router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)
