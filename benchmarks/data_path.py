@@ -66,7 +66,7 @@ def run(
         reads["direct"].append(r)
         return w + r
 
-    interleaved(via_client, via_icechunk, rounds)
+    interleaved(via_client, via_icechunk, rounds=rounds)
     results = []
     for kind, times in (("write", writes), ("read", reads)):
         client_mibs = total_mib / median(times["client"])

@@ -44,16 +44,13 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def interleaved(
-    a: Callable[[], float], b: Callable[[], float], rounds: int
-) -> tuple[list[float], list[float]]:
-    """Run ``a`` and ``b`` alternately (A B A B ...), so that drift in the machine's speed hits both."""
-    first: list[float] = []
-    second: list[float] = []
+def interleaved(*arms: Callable[[], float], rounds: int) -> list[list[float]]:
+    """Run the arms in turn (A B C A B C ...), so that drift in the machine's speed hits them all alike."""
+    samples: list[list[float]] = [[] for _ in arms]
     for _ in range(rounds):
-        first.append(a())
-        second.append(b())
-    return first, second
+        for arm, values in zip(arms, samples, strict=True):
+            values.append(arm())
+    return samples
 
 
 def report(results: list[Result], out: Path) -> None:

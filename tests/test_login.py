@@ -68,6 +68,10 @@ def test_device_login_refresh_and_logout(login_service: ArraylakeService, home: 
     assert (
         refreshed["refresh_token"] != tokens["refresh_token"] and refreshed["id_token"] != tokens["id_token"]
     )
+    # get_repo takes the blocking path (no event loop): it refreshes the same way
+    time.sleep(3.5)
+    assert client.get_repo(f"{org.name}/by-ada").list_branches() == {"main"}
+    assert json.loads(saved.read_text())["id_token"] != refreshed["id_token"]
 
     # presenting the used refresh token again ends the whole login (it could only be a stolen copy)
     reuse = httpx.post(

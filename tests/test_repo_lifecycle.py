@@ -74,8 +74,9 @@ def test_operation_status(org: Org) -> None:
         )
         assert changed.status_code == 200 and changed.json()["mode"] == "maintenance"
         assert changed.json()["initiated_by"]["principal_id"]
-    with pytest.warns(UserWarning, match="in maintenance and read-only: compacting"):
+    with pytest.warns(UserWarning, match="in maintenance and read-only: compacting") as caught:
         client.get_repo(f"{org.name}/status")
+    assert caught[0].filename == __file__  # attributed to the caller's line, not to the client's
     with http(org) as h:
         h.put(f"/orgs/{org.name}/status/status", json={"mode": "offline"})
         assert h.put(f"/orgs/{org.name}/status/status", json={"mode": "sleeping"}).status_code == 422

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ import icechunk
 
 from arraylake import login as login_flow
 from arraylake import storage as storage_mod
-from arraylake._sync import blocking
+from arraylake._sync import blocking, run_sync
 from arraylake.access import AccessMethods
 from arraylake.config import config as _config
 from arraylake.credentials import Access, ServiceCredentials, parse_credentials
@@ -249,9 +250,7 @@ class AsyncClient(AccessMethods):
         org, repo_name = parse_repo_name(name)
         access: Access | None = "read" if read_only else None
         info = await self._open_info(org, repo_name, access)
-        _check_status(name, info)
-        storage = self._storage_from_open(org, repo_name, info, access)
-        authorize = self._granted_containers(org, repo_name, info)
+        storage, authorize = self._open_arguments(name, org, repo_name, info, access)
         if virtual_container_nicknames:
             stored = await icechunk.Repository.fetch_config_async(storage)
             chosen = await self._container_credentials_for_config(
@@ -263,6 +262,29 @@ class AsyncClient(AccessMethods):
         )
         _set_author(repo, info)
         return repo
+
+    def get_repo_blocking(
+        self, name: str, *, read_only: bool | None = None, config: RepoConfig = None
+    ) -> IcechunkRepository:
+        """:meth:`get_repo` (without virtual container nicknames) in the caller's thread, without the event
+        loop: the synchronous ``Client`` opens repos this way, sparing two hand-overs between threads."""
+        org, repo_name = parse_repo_name(name)
+        access: Access | None = "read" if read_only else None
+        params = {"access": access} if access else None
+        response = self._transport.request_blocking("GET", f"/repos/{org}/{repo_name}/open", params=params)
+        info = OpenRepoResponse.model_validate_json(response.content)
+        storage, authorize = self._open_arguments(name, org, repo_name, info, access)
+        repo = icechunk.Repository.open(storage, config=config, authorize_virtual_chunk_access=authorize)
+        _set_author(repo, info)
+        return repo
+
+    def _open_arguments(
+        self, name: str, org: str, repo_name: str, info: OpenRepoResponse, access: Access | None
+    ) -> tuple[icechunk.Storage, dict[str, Any] | None]:
+        """The storage and the virtual chunk credentials to open a repo with, from the service's answer."""
+        _check_status(name, info)
+        storage = self._storage_from_open(org, repo_name, info, access)
+        return storage, self._granted_containers(org, repo_name, info)
 
     def _granted_containers(self, org: str, repo: str, info: OpenRepoResponse) -> dict[str, Any] | None:
         """Icechunk credentials for the virtual chunk containers the org's policy lets this repo read."""
@@ -715,7 +737,12 @@ def _check_status(name: str, info: OpenRepoResponse) -> None:
         message = f"repo {name} is in maintenance and read-only"
         if status.estimated_end_time:
             message += f" until {status.estimated_end_time.isoformat()}"
-        warnings.warn(message + (f": {status.message}" if status.message else ""), UserWarning, stacklevel=3)
+        # Attributed to the caller's line, however deep in this package the check runs.
+        warnings.warn(
+            message + (f": {status.message}" if status.message else ""),
+            UserWarning,
+            skip_file_prefixes=(os.path.dirname(__file__),),
+        )
 
 
 def _set_author(repo: icechunk.Repository, info: OpenRepoResponse) -> None:
@@ -769,7 +796,30 @@ class Client:
     list_repos = blocking(AsyncClient.list_repos)
     list_repos_paginated = blocking(AsyncClient.list_repos_paginated)
     get_repo_object = blocking(AsyncClient.get_repo_object)
-    get_repo = blocking(AsyncClient.get_repo)
+
+    def get_repo(
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        read_only: bool | None = None,
+        config: RepoConfig = None,
+        virtual_container_nicknames: dict[str, str] | None = None,
+    ) -> IcechunkRepository:
+        # Every job opens its repo here, so the common case runs in the caller's thread.
+        if virtual_container_nicknames:
+            return run_sync(
+                self.aclient.get_repo(
+                    name,
+                    checkout=checkout,
+                    read_only=read_only,
+                    config=config,
+                    virtual_container_nicknames=virtual_container_nicknames,
+                )
+            )
+        return self.aclient.get_repo_blocking(name, read_only=read_only, config=config)
+
+    get_repo.__doc__ = AsyncClient.get_repo.__doc__
     get_or_create_repo = blocking(AsyncClient.get_or_create_repo)
     create_repo = blocking(AsyncClient.create_repo)
     import_repo = blocking(AsyncClient.import_repo)

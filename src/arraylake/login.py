@@ -161,7 +161,7 @@ class LoginAuth:
             )
         return tokens
 
-    async def authorization(self) -> str:
+    def authorization(self) -> str:
         self._tokens = self._current()
         return f"Bearer {self._tokens.id_token}"
 

@@ -1,4 +1,7 @@
-"""HTTP transport of the client: one httpx client per event loop, bearer auth, retries, typed errors.
+"""HTTP transport of the client: bearer auth, retries, typed errors.
+
+Requests go out on an httpx client per event loop (the async core), or, for the few calls the synchronous
+``Client`` makes without its event loop, on one blocking httpx client per process.
 
 Retries: 429, 502, 503 and 504 for every method (the service answers those only for transient trouble), with
 ``Retry-After`` honoured and exponential backoff otherwise; connection failures before a request was sent are
@@ -9,13 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
+from arraylake._sync import run_sync
 from arraylake._version import __version__
 from arraylake.exceptions import ArraylakeConnectionError, error_class_for_status
 
@@ -90,7 +97,7 @@ def raise_for_status(response: httpx.Response) -> None:
 class Auth(Protocol):
     """Where the ``Authorization`` header comes from."""
 
-    async def authorization(self) -> str | None: ...
+    def authorization(self) -> str | None: ...
 
     async def refresh(self, rejected: str) -> bool:
         """After a 401 for the header ``rejected``: get new credentials; whether to retry once."""
@@ -103,11 +110,54 @@ class TokenAuth:
     def __init__(self, token: str | None):
         self._header = f"Bearer {token}" if token else None
 
-    async def authorization(self) -> str | None:
+    def authorization(self) -> str | None:
         return self._header
 
     async def refresh(self, rejected: str) -> bool:
         return False
+
+
+class Attempts:
+    """The retry policy for one request, free of I/O, so the async and the blocking paths share it."""
+
+    def __init__(self, transport: Transport, method: str):
+        self.transport = transport
+        self.method = method
+        self.status_attempt = 0
+        self.transport_attempt = 0
+        self.refreshed = False
+
+    def after_transport_error(self, exc: httpx.TransportError) -> float:
+        """The pause before sending again; raises ``ArraylakeConnectionError`` when it is time to give up."""
+        not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        if self.transport_attempt < self.transport.settings.retries and (
+            not_sent or self.method in IDEMPOTENT_METHODS
+        ):
+            self.transport_attempt += 1
+            return 0.5 * 2 ** (self.transport_attempt - 1)
+        raise ArraylakeConnectionError(
+            f"could not reach the Arraylake service at {self.transport.service_uri}: {exc.__class__.__name__}"
+            f"{': ' + str(exc) if str(exc) else ''}"
+        ) from exc
+
+    def may_refresh(self, response: httpx.Response, authorization: str | None) -> bool:
+        """Whether to refresh the credentials and send again (once, after a 401)."""
+        if response.status_code == 401 and authorization is not None and not self.refreshed:
+            self.refreshed = True
+            return True
+        return False
+
+    def retry_delay(self, response: httpx.Response) -> float | None:
+        """The pause before sending again after a transient error answer, or ``None`` to keep the answer."""
+        retryable = response.headers.get("x-arraylake-retry") != "no"
+        if (
+            response.status_code in RETRY_STATUSES
+            and retryable
+            and self.status_attempt < self.transport.settings.max_retries
+        ):
+            self.status_attempt += 1
+            return _retry_after(response, self.status_attempt - 1)
+        return None
 
 
 class Transport:
@@ -120,6 +170,8 @@ class Transport:
         self.auth: Auth = TokenAuth(auth) if auth is None or isinstance(auth, str) else auth
         self.settings = settings or TransportSettings()
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._blocking: tuple[int, httpx.Client] | None = None
+        self._blocking_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Transport({self.service_uri!r})"
@@ -134,6 +186,18 @@ class Transport:
         }
         return headers
 
+    def _client_options(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "base_url": self.service_uri,
+            "headers": self._headers(),
+            "timeout": s.timeout,
+            "verify": s.verify,
+            "limits": httpx.Limits(
+                max_keepalive_connections=s.max_keepalive_connections, keepalive_expiry=s.keepalive_expiry
+            ),
+        }
+
     def _client(self) -> httpx.AsyncClient:
         # httpx pools belong to the loop that created them; each loop gets its own client.
         loop = asyncio.get_running_loop()
@@ -141,18 +205,22 @@ class Transport:
         if client is None or client.is_closed:
             for old_loop in [old for old in self._clients if old.is_closed()]:
                 del self._clients[old_loop]
-            s = self.settings
-            client = httpx.AsyncClient(
-                base_url=self.service_uri,
-                headers=self._headers(),
-                timeout=s.timeout,
-                verify=s.verify,
-                limits=httpx.Limits(
-                    max_keepalive_connections=s.max_keepalive_connections, keepalive_expiry=s.keepalive_expiry
-                ),
-            )
+            client = httpx.AsyncClient(**self._client_options())
             self._clients[loop] = client
         return client
+
+    def _blocking_client(self) -> httpx.Client:
+        # One per process: a forked child (a Dask worker) must not share its parent's connections.
+        with self._blocking_lock:
+            if self._blocking is None or self._blocking[0] != os.getpid() or self._blocking[1].is_closed:
+                self._blocking = (os.getpid(), httpx.Client(**self._client_options()))
+            return self._blocking[1]
+
+    @staticmethod
+    def _body(json_body: Any, content: str | None) -> tuple[str | None, dict[str, str]]:
+        if json_body is not None:
+            content = json.dumps(json_body)
+        return content, ({"content-type": "application/json"} if content is not None else {})
 
     async def request(
         self,
@@ -165,16 +233,10 @@ class Transport:
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return the 2xx response or raise."""
         method = method.upper()
-        headers = {}
-        if json_body is not None:
-            content = json.dumps(json_body)
-        if content is not None:
-            headers["content-type"] = "application/json"
-        status_attempt = 0
-        transport_attempt = 0
-        refreshed = False
+        content, headers = self._body(json_body, content)
+        attempts = Attempts(self, method)
         while True:
-            authorization = await self.auth.authorization()
+            authorization = self.auth.authorization()
             if authorization is not None:
                 headers["authorization"] = authorization
             try:
@@ -182,31 +244,48 @@ class Transport:
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
-                not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                if transport_attempt < self.settings.retries and (not_sent or method in IDEMPOTENT_METHODS):
-                    await asyncio.sleep(0.5 * 2**transport_attempt)
-                    transport_attempt += 1
-                    continue
-                raise ArraylakeConnectionError(
-                    f"could not reach the Arraylake service at {self.service_uri}: {exc.__class__.__name__}"
-                    f"{': ' + str(exc) if str(exc) else ''}"
-                ) from exc
-            if (
-                response.status_code == 401
-                and authorization is not None
-                and not refreshed
-                and await self.auth.refresh(authorization)
-            ):
-                refreshed = True
+                await asyncio.sleep(attempts.after_transport_error(exc))
                 continue
-            retryable = response.headers.get("x-arraylake-retry") != "no"
-            if (
-                response.status_code in RETRY_STATUSES
-                and retryable
-                and status_attempt < self.settings.max_retries
+            if attempts.may_refresh(response, authorization) and await self.auth.refresh(authorization or ""):
+                continue
+            delay = attempts.retry_delay(response)
+            if delay is not None:
+                await asyncio.sleep(delay)
+                continue
+            raise_for_status(response)
+            return response
+
+    def request_blocking(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        content: str | None = None,
+    ) -> httpx.Response:
+        """:meth:`request` in the caller's thread, without an event loop (no hand-over to another thread)."""
+        method = method.upper()
+        content, headers = self._body(json_body, content)
+        attempts = Attempts(self, method)
+        while True:
+            authorization = self.auth.authorization()
+            if authorization is not None:
+                headers["authorization"] = authorization
+            try:
+                response = self._blocking_client().request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                time.sleep(attempts.after_transport_error(exc))
+                continue
+            if attempts.may_refresh(response, authorization) and run_sync(
+                self.auth.refresh(authorization or "")
             ):
-                await asyncio.sleep(_retry_after(response, status_attempt))
-                status_attempt += 1
+                continue
+            delay = attempts.retry_delay(response)
+            if delay is not None:
+                time.sleep(delay)
                 continue
             raise_for_status(response)
             return response
@@ -215,7 +294,11 @@ class Transport:
         return (await self.request("GET", path, params=params)).json()
 
     async def aclose(self) -> None:
-        """Close the HTTP client of the running loop."""
+        """Close the HTTP client of the running loop, and the blocking one."""
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.aclose()
+        with self._blocking_lock:
+            blocking, self._blocking = self._blocking, None
+        if blocking is not None and blocking[0] == os.getpid():
+            blocking[1].close()

@@ -44,5 +44,11 @@ def test_percentile_and_interleaving() -> None:
     assert percentile(values, 50) == pytest.approx(50.0, abs=1)
     assert percentile(values, 99) == 99.0
     calls: list[str] = []
-    interleaved(lambda: calls.append("a") or 1.0, lambda: calls.append("b") or 2.0, 3)
-    assert calls == ["a", "b", "a", "b", "a", "b"]
+    a, b, c = interleaved(
+        lambda: calls.append("a") or 1.0,
+        lambda: calls.append("b") or 2.0,
+        lambda: calls.append("c") or 3.0,
+        rounds=2,
+    )
+    assert calls == ["a", "b", "c", "a", "b", "c"]
+    assert (a, b, c) == ([1.0, 1.0], [2.0, 2.0], [3.0, 3.0])

@@ -3,7 +3,6 @@ defaults."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,10 +37,6 @@ def config_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path
     refresh()
 
 
-def await_(coro):  # type: ignore[no-untyped-def]
-    return asyncio.run(coro)
-
-
 def write_config(directory: Path, data: dict, name: str = "config.yaml") -> None:
     (directory / name).write_text(yaml.safe_dump(data))
 
@@ -64,7 +59,7 @@ def test_environment_variables(config_dir: Path, monkeypatch: pytest.MonkeyPatch
         assert client.service_uri == ENV_URI
         assert client.token == ENV_TOKEN
     assert Client().aclient._transport.settings.max_retries == 3
-    assert await_(AsyncClient()._transport.auth.authorization()) == f"Bearer {ENV_TOKEN}"
+    assert AsyncClient()._transport.auth.authorization() == f"Bearer {ENV_TOKEN}"
 
 
 def test_yaml_file_in_the_config_directory(config_dir: Path) -> None:

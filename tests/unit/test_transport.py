@@ -6,14 +6,18 @@ translation can be observed exactly.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import httpx
 import pytest
 
 from arraylake.exceptions import (
@@ -47,6 +51,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     at: float
+    port: int
 
 
 class Peer:
@@ -59,6 +64,8 @@ class Peer:
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the service does
+
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -71,6 +78,7 @@ class Peer:
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             time.monotonic(),
+                            self.client_address[1],
                         )
                     )
                     script = peer.scripts.get(path) or [Reply(599, {"detail": f"unscripted path {path}"})]
@@ -114,26 +122,50 @@ def peer() -> Iterator[Peer]:
     p.server.server_close()
 
 
-def transport(peer: Peer, **settings: object) -> Transport:
-    return Transport(peer.url, TOKEN, TransportSettings(timeout=10, **settings))  # type: ignore[arg-type]
+class Sender:
+    """The transport's async path, or its blocking one (run in a worker thread), behind one async face."""
+
+    def __init__(self, transport: Transport, mode: str):
+        self.transport, self.blocking = transport, mode == "blocking"
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.blocking:
+            return await asyncio.to_thread(self.transport.request_blocking, method, path, **kwargs)
+        return await self.transport.request(method, path, **kwargs)
+
+    async def get_json(self, path: str) -> Any:
+        return (await self.request("GET", path)).json()
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+@pytest.fixture(params=["async", "blocking"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every request test runs on both paths of the transport: they share one retry policy."""
+    return str(request.param)
+
+
+def sender(mode: str, peer: Peer, **settings: Any) -> Sender:
+    return Sender(Transport(peer.url, TOKEN, TransportSettings(timeout=10, **settings)), mode)
 
 
 # ------------------------------------------------------------------------------------------- retries
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
-async def test_transient_status_then_success_is_retried(peer: Peer, status: int) -> None:
+async def test_transient_status_then_success_is_retried(peer: Peer, status: int, mode: str) -> None:
     path = peer.script(Reply(status, {"detail": "busy"}), Reply(200, {"ok": True}))
-    t = transport(peer)
+    t = sender(mode, peer)
     response = await t.request("GET", path)
     assert response.status_code == 200 and response.json() == {"ok": True}
     assert len(peer.requests_to(path)) == 2
     await t.aclose()
 
 
-async def test_post_is_retried_on_503_too(peer: Peer) -> None:
+async def test_post_is_retried_on_503_too(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(503, {"detail": "busy"}), Reply(201, {"created": 1}))
-    t = transport(peer)
+    t = sender(mode, peer)
     response = await t.request("POST", path, json_body={"name": "x"})
     assert response.status_code == 201
     seen = peer.requests_to(path)
@@ -142,9 +174,9 @@ async def test_post_is_retried_on_503_too(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_retry_after_is_honoured(peer: Peer) -> None:
+async def test_retry_after_is_honoured(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(503, {"detail": "later"}, {"retry-after": "1"}), Reply(200, {"ok": True}))
-    t = transport(peer)
+    t = sender(mode, peer)
     await t.request("GET", path)
     first, second = peer.requests_to(path)
     # without the header, the first backoff is ~0.1 s
@@ -152,13 +184,13 @@ async def test_retry_after_is_honoured(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_429_with_retry_after_is_retried(peer: Peer) -> None:
+async def test_429_with_retry_after_is_retried(peer: Peer, mode: str) -> None:
     path = peer.script(
         Reply(429, {"detail": "slow down"}, {"retry-after": "1"}),
         Reply(429, {"detail": "slow down"}),
         Reply(200, [1, 2, 3]),
     )
-    t = transport(peer)
+    t = sender(mode, peer)
     assert await t.get_json(path) == [1, 2, 3]
     seen = peer.requests_to(path)
     assert len(seen) == 3
@@ -166,9 +198,9 @@ async def test_429_with_retry_after_is_retried(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_persisting_503_gives_up_after_max_retries(peer: Peer) -> None:
+async def test_persisting_503_gives_up_after_max_retries(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(503, {"detail": "the catalog database is unavailable"}))
-    t = transport(peer, max_retries=2)
+    t = sender(mode, peer, max_retries=2)
     with pytest.raises(ArraylakeServerError) as info:
         await t.request("GET", path)
     assert len(peer.requests_to(path)) == 3  # the first try and two retries
@@ -177,11 +209,11 @@ async def test_persisting_503_gives_up_after_max_retries(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_persisting_500_is_a_server_error(peer: Peer) -> None:
+async def test_persisting_500_is_a_server_error(peer: Peer, mode: str) -> None:
     path = peer.script(
         Reply(500, {"detail": "internal error", "request_id": "r-500"}, {"x-request-id": "r-500"})
     )
-    t = transport(peer, max_retries=2)
+    t = sender(mode, peer, max_retries=2)
     with pytest.raises(ArraylakeServerError) as info:
         await t.request("GET", path)
     assert info.value.status_code == 500 and info.value.request_id == "r-500"
@@ -191,9 +223,9 @@ async def test_persisting_500_is_a_server_error(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_connection_refused_gives_a_connection_error_after_retries() -> None:
+async def test_connection_refused_gives_a_connection_error_after_retries(mode: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    t = Transport(url, TOKEN, TransportSettings(timeout=5, retries=1))
+    t = Sender(Transport(url, TOKEN, TransportSettings(timeout=5, retries=1)), mode)
     started = time.monotonic()
     with pytest.raises(ArraylakeConnectionError, match=f"could not reach the Arraylake service at {url}"):
         await t.request("POST", "/orgs/x/repos", json_body={})
@@ -205,13 +237,13 @@ async def test_connection_refused_gives_a_connection_error_after_retries() -> No
 # ------------------------------------------------------------------------------------ error responses
 
 
-async def test_404_carries_the_detail_and_request_id(peer: Peer) -> None:
+async def test_404_carries_the_detail_and_request_id(peer: Peer, mode: str) -> None:
     path = peer.script(
         Reply(
             404, {"detail": "repo my-org/nope not found", "request_id": "abc123"}, {"x-request-id": "abc123"}
         )
     )
-    t = transport(peer, max_retries=2)
+    t = sender(mode, peer, max_retries=2)
     with pytest.raises(ArraylakeNotFoundError) as info:
         await t.get_json(path)
     error = info.value
@@ -223,16 +255,16 @@ async def test_404_carries_the_detail_and_request_id(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_error_without_request_id_has_no_request_id_suffix(peer: Peer) -> None:
+async def test_error_without_request_id_has_no_request_id_suffix(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(404, {"detail": "gone"}))
-    t = transport(peer)
+    t = sender(mode, peer)
     with pytest.raises(ArraylakeNotFoundError) as info:
         await t.get_json(path)
     assert "request-id" not in str(info.value) and info.value.request_id is None
     await t.aclose()
 
 
-async def test_422_with_fastapi_detail_list_is_readable(peer: Peer) -> None:
+async def test_422_with_fastapi_detail_list_is_readable(peer: Peer, mode: str) -> None:
     detail = [
         {
             "loc": ["body", "name"],
@@ -247,7 +279,7 @@ async def test_422_with_fastapi_detail_list_is_readable(peer: Peer) -> None:
         {"loc": ["body"], "msg": "Field required", "type": "missing"},
     ]
     path = peer.script(Reply(422, {"detail": detail}, {"x-request-id": "req-422"}))
-    t = transport(peer)
+    t = sender(mode, peer)
     with pytest.raises(ArraylakeValidationError) as info:
         await t.request("POST", path, json_body={"name": "a"})
     message = str(info.value)
@@ -260,17 +292,17 @@ async def test_422_with_fastapi_detail_list_is_readable(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_409_is_a_conflict(peer: Peer) -> None:
+async def test_409_is_a_conflict(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(409, {"detail": "repo my-org/r already exists"}))
-    t = transport(peer)
+    t = sender(mode, peer)
     with pytest.raises(ArraylakeConflictError, match="repo my-org/r already exists"):
         await t.request("POST", path, json_body={"name": "r"})
     await t.aclose()
 
 
-async def test_401_is_an_authentication_error(peer: Peer) -> None:
+async def test_401_is_an_authentication_error(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(401, {"detail": "invalid API token"}, {"www-authenticate": "Bearer"}))
-    t = transport(peer)
+    t = sender(mode, peer)
     with pytest.raises(ArraylakeAuthenticationError, match="invalid API token"):
         await t.get_json(path)
     await t.aclose()
@@ -280,9 +312,9 @@ async def test_401_is_an_authentication_error(peer: Peer) -> None:
     ("raw", "expected"),
     [(b"plain text failure", "plain text failure"), (b"", "I'm a Teapot"), (b'["a", "b"]', "a; b")],
 )
-async def test_non_json_or_odd_error_bodies(peer: Peer, raw: bytes, expected: str) -> None:
+async def test_non_json_or_odd_error_bodies(peer: Peer, raw: bytes, expected: str, mode: str) -> None:
     path = peer.script(Reply(418, raw=raw))
-    t = transport(peer)
+    t = sender(mode, peer)
     with pytest.raises(ArraylakeClientError) as info:
         await t.get_json(path)
     assert str(info.value).startswith(f"{expected} (HTTP 418 on GET {path})")
@@ -293,9 +325,9 @@ async def test_non_json_or_odd_error_bodies(peer: Peer, raw: bytes, expected: st
 # ------------------------------------------------------------------------------------------- requests
 
 
-async def test_authorization_header_is_a_bearer_token(peer: Peer) -> None:
+async def test_authorization_header_is_a_bearer_token(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(200, {}))
-    t = transport(peer)
+    t = sender(mode, peer)
     await t.get_json(path)
     (seen,) = peer.requests_to(path)
     assert seen.headers["authorization"] == f"Bearer {TOKEN}"
@@ -304,18 +336,18 @@ async def test_authorization_header_is_a_bearer_token(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_no_token_no_authorization_header(peer: Peer) -> None:
+async def test_no_token_no_authorization_header(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(200, {}))
-    t = Transport(peer.url, None, TransportSettings(timeout=10))
+    t = Sender(Transport(peer.url, None, TransportSettings(timeout=10)), mode)
     await t.get_json(path)
     (seen,) = peer.requests_to(path)
     assert "authorization" not in seen.headers
     await t.aclose()
 
 
-async def test_json_bodies_are_sent_as_application_json(peer: Peer) -> None:
+async def test_json_bodies_are_sent_as_application_json(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(201, {"ok": True}))
-    t = transport(peer)
+    t = sender(mode, peer)
     payload = {"name": "repo", "metadata": {"k": [1, 2.5, None, True]}, "unicode": "é"}
     await t.request("POST", path, json_body=payload)
     (seen,) = peer.requests_to(path)
@@ -324,9 +356,9 @@ async def test_json_bodies_are_sent_as_application_json(peer: Peer) -> None:
     await t.aclose()
 
 
-async def test_requests_without_body_send_no_content_type(peer: Peer) -> None:
+async def test_requests_without_body_send_no_content_type(peer: Peer, mode: str) -> None:
     path = peer.script(Reply(200, {}))
-    t = transport(peer)
+    t = sender(mode, peer)
     await t.request("DELETE", path, params={"immediate": "true"})
     (seen,) = peer.requests_to(path)
     assert "content-type" not in seen.headers and seen.body == b""
@@ -343,3 +375,19 @@ def test_service_uri_must_be_http() -> None:
 def test_http_errors_are_value_errors() -> None:
     # the hosted client's callers catch ValueError
     assert issubclass(ArraylakeHttpError, ValueError)
+
+
+# Dask's forked workers do exactly this; the warning is about fork() in general.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_the_blocking_path_keeps_its_connection_and_a_forked_child_opens_its_own(peer: Peer) -> None:
+    path = peer.script(Reply(200, {"ok": True}))
+    t = Transport(peer.url, TOKEN, TransportSettings(timeout=10))
+    t.request_blocking("GET", path)
+    t.request_blocking("GET", path)
+    child = multiprocessing.get_context("fork").Process(target=t.request_blocking, args=("GET", path))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    t.request_blocking("GET", path)  # the parent's connection survived the child
+    first, second, in_child, last = (seen.port for seen in peer.requests_to(path))
+    assert first == second == last != in_child
