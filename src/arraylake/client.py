@@ -103,19 +103,6 @@ def parse_bucket_uri(uri: str, extra_config: Mapping[str, Any] | None) -> tuple[
     return platform, parts.netloc, prefix
 
 
-def _settings_from_config() -> TransportSettings:
-    cafile = _config.get("service.ssl.cafile", None)
-    verify = _config.get("service.ssl.verify", True)
-    return TransportSettings(
-        timeout=float(_config.get("http.timeout", 300)),
-        max_retries=int(_config.get("http.max_retries", 10)),
-        retries=int(_config.get("http.retries", 5)),
-        verify=cafile if (verify and cafile) else bool(verify),
-        max_keepalive_connections=int(_config.get("http.max_keepalive_connections", 100)),
-        keepalive_expiry=float(_config.get("http.keepalive_expiry", 30)),
-    )
-
-
 def _not_yet(what: str, issue: str) -> FeatureUnavailableError:
     return FeatureUnavailableError(f"{what} is not available in this release of Arraylake Open ({issue}).")
 
@@ -139,7 +126,7 @@ class AsyncClient(AccessMethods):
             )
         self._login = LoginAuth(self.service_uri)
         auth: Auth = TokenAuth(self.token) if self.token else self._login
-        self._transport = Transport(self.service_uri, auth, _settings_from_config())
+        self._transport = Transport(self.service_uri, auth, TransportSettings.from_config())
 
     def __repr__(self) -> str:
         return f"AsyncClient(service_uri={self.service_uri!r})"

@@ -11,19 +11,16 @@ comes from the cache, seeded with the credentials the service already sent with 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-import httpx
 import icechunk
 
-from arraylake.exceptions import ArraylakeAuthenticationError
-from arraylake.token_file import read_tokens, token_path
-from arraylake.transport import raise_for_status
+from arraylake.login import LoginAuth
+from arraylake.transport import TokenAuth, Transport, TransportSettings
 from arraylake.types import AnyCredentials, AzureCredentials, GSCredentials, S3Credentials, utcnow
 
 Access = Literal["read", "write"]
@@ -34,6 +31,8 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, ...], tuple[AnyCredentials, timedelta]] = {}
 fetches = 0
 """How many times this process asked the service for credentials (for tests and benchmarks)."""
+# One transport per (service, caller) and process: refreshes reuse its connection and its retries.
+_transports: dict[tuple[str, ...], Transport] = {}
 
 
 def _usable(entry: tuple[AnyCredentials, timedelta] | None) -> AnyCredentials | None:
@@ -109,37 +108,23 @@ class ServiceCredentials:
     def __call__(self) -> Any:
         return _to_icechunk(self.current())
 
-    def _authorization(self) -> str:
-        if self.token:
-            return f"Bearer {self.token}"
-        tokens = read_tokens(token_path(self.service_uri))
-        if tokens is None:
-            raise ArraylakeAuthenticationError(
-                "not logged in: cannot refresh storage credentials", status_code=401
-            )
-        return f"Bearer {tokens.id_token}"
+    def _transport(self) -> Transport:
+        key = (self.service_uri, self._key()[-1])
+        with _lock:
+            transport = _transports.get(key)
+            if transport is None:
+                auth = TokenAuth(self.token) if self.token else LoginAuth(self.service_uri)
+                transport = _transports[key] = Transport(
+                    self.service_uri, auth, TransportSettings.from_config()
+                )
+        return transport
 
     def _fetch(self) -> AnyCredentials:
         global fetches
-        url = self.service_uri.rstrip("/") + self.path
-        with httpx.Client(timeout=60) as http:
-            for attempt in range(2):
-                authorization = self._authorization()
-                response = http.get(
-                    url,
-                    params={"access": self.access} if self.access else None,
-                    headers={"authorization": authorization},
-                )
-                if response.status_code == 401 and attempt == 0 and not self.token:
-                    from arraylake.login import LoginAuth
-
-                    asyncio.run(LoginAuth(self.service_uri).refresh(authorization))
-                    continue
-                break
         with _lock:
             fetches += 1
-        raise_for_status(response)
-        body = response.json()
+        params = {"access": self.access} if self.access else None
+        body = self._transport().request_blocking("GET", self.path, params=params).json()
         if self.container is not None:
             body = (body.get("virtual_chunk_credentials", {}).get(self.container) or {}).get("credentials")
         if body is None:

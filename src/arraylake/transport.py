@@ -24,6 +24,7 @@ import httpx
 
 from arraylake._sync import run_sync
 from arraylake._version import __version__
+from arraylake.config import config
 from arraylake.exceptions import ArraylakeConnectionError, error_class_for_status
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -43,6 +44,20 @@ class TransportSettings:
     max_keepalive_connections: int = 100
     keepalive_expiry: float = 30.0
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls) -> TransportSettings:
+        """The settings of the ``http.*`` and ``service.ssl.*`` config keys."""
+        cafile = config.get("service.ssl.cafile", None)
+        verify = config.get("service.ssl.verify", True)
+        return cls(
+            timeout=float(config.get("http.timeout", 300)),
+            max_retries=int(config.get("http.max_retries", 10)),
+            retries=int(config.get("http.retries", 5)),
+            verify=cafile if (verify and cafile) else bool(verify),
+            max_keepalive_connections=int(config.get("http.max_keepalive_connections", 100)),
+            keepalive_expiry=float(config.get("http.keepalive_expiry", 30)),
+        )
 
 
 def _backoff(attempt: int) -> float:

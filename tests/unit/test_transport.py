@@ -14,12 +14,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import icechunk
 import pytest
 
+from arraylake.credentials import ServiceCredentials
 from arraylake.exceptions import (
     ArraylakeAuthenticationError,
     ArraylakeClientError,
@@ -391,3 +394,21 @@ def test_the_blocking_path_keeps_its_connection_and_a_forked_child_opens_its_own
     t.request_blocking("GET", path)  # the parent's connection survived the child
     first, second, in_child, last = (seen.port for seen in peer.requests_to(path))
     assert first == second == last != in_child
+
+
+def test_the_credentials_provider_icechunk_calls_retries_through_the_transport(peer: Peer) -> None:
+    expiration = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    body = {
+        "aws_access_key_id": "AKIDEXAMPLE",
+        "aws_secret_access_key": "secret",
+        "aws_session_token": "session",
+        "expiration": expiration,
+    }
+    path = peer.script(Reply(503, {"detail": "the catalog database is unavailable"}), Reply(200, body))
+    provider = ServiceCredentials(peer.url, path, "write", TOKEN)
+    credentials = provider()
+    assert isinstance(credentials, icechunk.S3StaticCredentials)
+    assert credentials.access_key_id == "AKIDEXAMPLE" and credentials.session_token == "session"
+    first, second = peer.requests_to(path)
+    assert second.path == f"{path}?access=write" and second.headers["authorization"] == f"Bearer {TOKEN}"
+    assert first.port == second.port  # the retry reused the connection
