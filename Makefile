@@ -76,6 +76,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests examples benchmarks
+	$(VENV)/bin/mypy
 
 format: setup
 	$(VENV)/bin/ruff check --fix src tests examples benchmarks

@@ -744,7 +744,9 @@ def _coerce_credentials(platform: Platform, value: Any) -> Any:
 
     if isinstance(value, S3Credentials | GSCredentials | AzureCredentials):
         return value
-    model = {Platform.GS: GSCredentials, Platform.AZURE: AzureCredentials}.get(platform, S3Credentials)
+    models: dict[Platform, type[S3Credentials | GSCredentials | AzureCredentials]]
+    models = {Platform.GS: GSCredentials, Platform.AZURE: AzureCredentials}
+    model = models.get(platform, S3Credentials)
     return model.model_validate(value)
 
 

@@ -49,6 +49,14 @@ def force_path_style(bucket: BucketResponse) -> bool:
     return bool(bucket.extra_config.get("force_path_style", not use_ssl(bucket)))
 
 
+def extra_str(bucket: BucketResponse, key: str) -> str | None:
+    """A string setting (``region_name``, ``endpoint_url``) of the bucket's extra config, if set."""
+    value = bucket.extra_config.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"bucket {bucket.nickname!r}: extra_config[{key!r}] must be a str")
+    return value
+
+
 def local_bucket_path(bucket: BucketResponse) -> str:
     """The directory of a ``local`` bucket, as the service reported it."""
     path = bucket.extra_config.get(LOCAL_PATH_KEY)
@@ -107,12 +115,11 @@ def storage_arguments(
             "local_filesystem_storage", {"path": os.path.join(local_bucket_path(bucket), prefix)}
         )
     if platform in S3_LIKE_PLATFORMS:
-        extra = bucket.extra_config
         kwargs: dict[str, Any] = {
             "bucket": bucket.name,
             "prefix": prefix,
-            "region": extra.get("region_name"),
-            "endpoint_url": extra.get("endpoint_url"),
+            "region": extra_str(bucket, "region_name"),
+            "endpoint_url": extra_str(bucket, "endpoint_url"),
             "allow_http": not use_ssl(bucket),
             "force_path_style": force_path_style(bucket),
         }
@@ -202,10 +209,9 @@ def container_store_config(bucket: BucketResponse) -> Any:
     if bucket.platform == Platform.LOCAL:
         return icechunk.local_filesystem_store(local_bucket_path(bucket))
     if bucket.platform in S3_LIKE_PLATFORMS:
-        extra = bucket.extra_config
         return icechunk.s3_store(
-            region=extra.get("region_name"),
-            endpoint_url=extra.get("endpoint_url"),
+            region=extra_str(bucket, "region_name"),
+            endpoint_url=extra_str(bucket, "endpoint_url"),
             allow_http=not use_ssl(bucket),
             s3_compatible=bucket.platform != Platform.S3,
             force_path_style=force_path_style(bucket),
@@ -226,18 +232,18 @@ def container_credentials(
     :class:`~arraylake.credentials.ServiceCredentials`) when one is given.
     """
     platform = target if isinstance(target, Platform) else target.platform
-    expiring = refresh is not None and credentials is not None and credentials.expiration is not None
+    expiring = credentials is not None and credentials.expiration is not None
     if platform == Platform.LOCAL:
         return icechunk.credentials.LocalFileSystemAccess
     if platform in S3_LIKE_PLATFORMS:
         if credentials is None:
             return icechunk.s3_anonymous_credentials()
-        if expiring and isinstance(credentials, S3Credentials):
+        if refresh is not None and expiring and isinstance(credentials, S3Credentials):
             return icechunk.s3_refreshable_credentials(refresh)
         kwargs = _s3_credential_kwargs(credentials, None, False)
         return icechunk.s3_static_credentials(**kwargs)
     if platform == Platform.GS:
-        if expiring and isinstance(credentials, GSCredentials):
+        if refresh is not None and expiring and isinstance(credentials, GSCredentials):
             return icechunk.gcs_refreshable_credentials(refresh)
         if isinstance(credentials, GSCredentials):
             return icechunk.gcs_credentials(bearer_token=credentials.access_token.get_secret_value())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import icechunk
 import typer
@@ -21,7 +21,15 @@ def open_repo(name: str) -> icechunk.Repository:
     return state.client().get_repo(name, read_only=True)
 
 
-def ref_of(repo: icechunk.Repository, name: str, ref: str) -> dict[str, str]:
+class RefArgs(TypedDict, total=False):
+    """One of the keyword arguments of ``Repository.readonly_session``/``ancestry`` that name a ref."""
+
+    branch: str
+    tag: str
+    snapshot_id: str
+
+
+def ref_of(repo: icechunk.Repository, name: str, ref: str) -> RefArgs:
     """Keyword arguments that name ``ref``: a branch, else a tag, else a snapshot id."""
     if ref in repo.list_branches():
         return {"branch": ref}
@@ -106,7 +114,7 @@ def history(
     """Commits, newest first: snapshot id, time, author, message."""
     repo = open_repo(name)
     ref = ref_of(repo, name, branch)
-    commits = []
+    commits: list[dict[str, Any]] = []
     for snapshot in repo.ancestry(**ref):
         if limit and len(commits) == limit:
             break

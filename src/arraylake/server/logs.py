@@ -6,13 +6,14 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import Processor
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Send structlog and standard-library logs (uvicorn, alembic) through one JSON renderer."""
-    shared = [
+    shared: list[Processor] = [
         structlog.stdlib.filter_by_level,  # drop disabled levels before any other work
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,

@@ -247,6 +247,7 @@ async def modify_bucket(
     prefix = moves.get("prefix", current.prefix)
     extra = change.extra_config if change.extra_config is not None else dict(row.extra_config)
     auth = change.auth_config if change.auth_config is not None else current.auth_config
+    assert auth is not None, "to_wire always opens the stored auth config"
     try:
         check_platform_rules(platform, extra, auth)
     except ValueError as exc:

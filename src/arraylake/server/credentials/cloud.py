@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 
 import httpx
 from azure.storage.blob import UserDelegationKey, generate_container_sas
+from pydantic import SecretStr
 
 from arraylake.server.errors import StorageUnavailable, UpstreamRefused
 from arraylake.types import AzureCredentials, GSCredentials, utcnow
@@ -171,4 +172,4 @@ class AzureDelegation:
             start=start,
             expiry=expiry,
         )
-        return AzureCredentials(sas_token=sas, storage_account=account, expiration=expiry)
+        return AzureCredentials(sas_token=SecretStr(sas), storage_account=account, expiration=expiry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from pydantic import SecretStr
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -239,7 +240,12 @@ async def new_api_token(
         raise Conflict(f"API client {client_id} has been revoked")
     expires_at = _expiry(expires_in_days)
     token_id, token = await issue_token(conn, client_id, name=name, expires_at=expires_at)
-    return ApiTokenCreated(id=token_id, client_id=client_id, token=token, expires_at=expires_at)
+    return ApiTokenCreated(
+        id=uuid.UUID(token_id),
+        client_id=uuid.UUID(client_id),
+        token=SecretStr(token),
+        expires_at=expires_at,
+    )
 
 
 async def revoke_api_token(conn: AsyncConnection, org: OrgScope, client_id: str, token_id: str) -> None:

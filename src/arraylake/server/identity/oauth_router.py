@@ -8,6 +8,7 @@ refresh-token grants); ``POST /oauth/revoke`` ends a login (RFC 7009).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -178,7 +179,7 @@ async def hosted_logout() -> JSONResponse:
 async def update_user(principal: Principal = Depends(current_principal)) -> UserInfo:
     """Called by clients after a login: the signed-in user."""
     return UserInfo(
-        id=principal.id,
+        id=uuid.UUID(principal.id),
         first_name=principal.first_name,
         family_name=principal.family_name,
         email=principal.email,

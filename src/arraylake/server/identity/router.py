@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
@@ -20,14 +21,14 @@ async def get_user(principal: Principal = Depends(current_principal)) -> Any:
     """The caller: a user (with ``first_name``) or an API client."""
     if principal.kind == PrincipalKind.USER:
         return UserInfo(
-            id=principal.id,
+            id=uuid.UUID(principal.id),
             first_name=principal.first_name,
             family_name=principal.family_name,
             email=principal.email,
         )
     expires = principal.token_expires_at
     return ApiTokenInfo(
-        id=principal.id,
+        id=uuid.UUID(principal.id),
         client_id=principal.id,
         email=principal.email,
         expiration=int(expires.timestamp()) if expires else 0,

@@ -94,9 +94,9 @@ class OidcProvider:
             "code_verifier": remembered["verifier"],
         }
         auth = (self.client_id, self._secret) if self._secret else None
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10, auth=auth) as http:
             try:
-                response = await http.post(meta["token_endpoint"], data=form, auth=auth)
+                response = await http.post(meta["token_endpoint"], data=form)
                 token = response.raise_for_status().json()
             except (httpx.HTTPError, ValueError) as exc:
                 raise OidcError("the sign-in provider refused the code") from exc
