@@ -49,18 +49,20 @@ async def fill(database_url: str, org_name: str, count: int) -> None:
             org = (await conn.execute(select(orgs).where(orgs.c.name == org_name))).one()
             bucket = (await conn.execute(select(buckets.c.id).where(buckets.c.org_id == org.id))).scalar_one()
             if postgres:  # a million updates of one counter row would dominate; count once instead
-                await conn.execute(text("ALTER TABLE repos DISABLE TRIGGER repos_count_active"))
+                await conn.execute(text("ALTER TABLE repos DISABLE TRIGGER repos_track_active"))
             statement = text(_POSTGRES_FILL if postgres else _SQLITE_FILL).bindparams(
                 bindparam("now", type_=UtcDateTime)
             )
             params = {"count": count, "org": org.id, "bucket": bucket, "tag": uuid.uuid4().hex[:8]}
             await conn.execute(statement, {**params, "now": utcnow()})
             if postgres:
-                await conn.execute(text("ALTER TABLE repos ENABLE TRIGGER repos_count_active"))
+                await conn.execute(text("ALTER TABLE repos ENABLE TRIGGER repos_track_active"))
+                # what the trigger would have done: count the repos, and bump the list's version
                 await conn.execute(
                     text(
                         "UPDATE orgs SET active_repos = (SELECT count(*) FROM repos WHERE org_id = :org"
-                        " AND lifecycle = 'active') WHERE id = :org"
+                        " AND lifecycle = 'active'), repo_list_version = repo_list_version + 1"
+                        " WHERE id = :org"
                     ),
                     {"org": org.id},
                 )

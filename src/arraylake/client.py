@@ -171,7 +171,9 @@ class AsyncClient(AccessMethods):
 
         Args:
             org: The org.
-            page: The page number (from 1); deep pages of a large org cost more, see ``after``.
+            page: The page number (from 1). A deep page costs about as much as the first while the org's
+                list is unchanged; right after a change, and in filtered listings, it costs more (the
+                cursor ``after`` never does).
             page_size: Repos per page.
             filter_metadata: Only repos whose metadata matches every pair.
             after: A cursor instead of ``page``: the repos after this name (the last name of the previous

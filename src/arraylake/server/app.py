@@ -35,6 +35,7 @@ from arraylake.server.logs import configure_logging, get_logger
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
+from arraylake.server.repos.page_anchors import SPACING, PageAnchors
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
@@ -76,6 +77,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 BucketCodec(settings, secrets), vendor, read_engine(engine), catalog
             ),
             catalog=catalog,
+            page_anchors=PageAnchors(settings.page_anchor_spacing or SPACING),
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
         )
     except BaseException:

@@ -18,6 +18,7 @@ from arraylake.server.db.engine import read_engine
 from arraylake.server.identity.auth import TokenCache, authenticate
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.signing import TokenSigner
+from arraylake.server.repos.page_anchors import PageAnchors
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.server.web.oidc import OidcProvider
@@ -35,6 +36,8 @@ class AppContext:
     containers: ContainerCredentials
     catalog: CatalogCache
     """Recent catalog reads (repo records, virtual chunk policies) for the hot paths."""
+    page_anchors: PageAnchors
+    """Where deep pages of each org's repos start, while its list is unchanged."""
     oidc: OidcProvider | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 

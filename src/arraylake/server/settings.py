@@ -60,6 +60,12 @@ class ServerSettings(BaseSettings):
         description="How long a repo lookup is reused; writes in this process clear it at once, other "
         "processes' writes show within this delay (0: off).",
     )
+    page_anchor_spacing: int | None = Field(
+        default=None,
+        ge=1,
+        description="Deep pages of repos by number seek to every N-th repo of the org instead of skipping "
+        "to it; default: arraylake.server.repos.page_anchors.SPACING (tests and tuning only).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Fernet key(s), comma-separated, newest first, that seal stored bucket secrets; "

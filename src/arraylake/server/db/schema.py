@@ -65,9 +65,12 @@ orgs = Table(
     Column("default_bucket_id", String(UUID_LEN), nullable=True),
     Column("created", UtcDateTime, nullable=False),
     Column("created_by", String(UUID_LEN), nullable=True),
-    # How many of the org's repos are active: kept by database triggers (migration 0004), so that a page
-    # of repos does not count the whole catalog.
+    # How many of the org's repos are active: kept by database triggers (migrations 0004, 0006), so that a
+    # page of repos does not count the whole catalog.
     Column("active_repos", BigInteger, nullable=False, server_default="0"),
+    # Goes up with every change to the ordered list of the org's active repos (triggers, migration 0006):
+    # a process's anchors for deep pages of repos are current while it is unchanged.
+    Column("repo_list_version", BigInteger, nullable=False, server_default="0"),
 )
 
 principals = Table(

@@ -87,6 +87,7 @@ async def list_repos_paginated(
             include_ghosts=include_ghosts and names is None,
             only_names=names,
             after=after,
+            anchors=ctx.page_anchors,
         )
     return wire_json(page_of_repos)
 
