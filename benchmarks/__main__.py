@@ -1,6 +1,6 @@
 """``python -m benchmarks``: run the benchmarks, print a table and write the results as JSON.
 
-Each comparison is interleaved (A B A B ...) in one run and reported as medians and ratios; see
+Each comparison is interleaved (A B, B A, ...) in one run and reported as medians and ratios; see
 ``--help`` for a quicker pass or a single benchmark.
 """
 
@@ -24,7 +24,7 @@ BENCHMARKS = ("data", "open", "api", "scale")
 
 
 def _data_and_open(only: set[str], quick: bool) -> list[Result]:
-    total_mib, rounds = (64, 3) if quick else (256, 5)
+    total_mib, rounds = (64, 3) if quick else (256, 9)
     open_rounds = 20 if quick else 100
     results: list[Result] = []
     with seaweed() as store, service() as svc:

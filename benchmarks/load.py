@@ -59,6 +59,8 @@ def wrk(url: str, token: str, connections: int, seconds: float) -> Load:
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--latency",
+        "--timeout",  # wrk drops answers slower than its 2 s default from the latencies: keep them
+        "30s",
         "-H",
         f"Authorization: Bearer {token}",
         url,

@@ -45,12 +45,20 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def interleaved(*arms: Callable[[], float], rounds: int) -> list[list[float]]:
-    """Run the arms in turn (A B C A B C ...), so that drift in the machine's speed hits them all alike."""
+    """Run the arms in turn, rotating who goes first each round (A B C, B C A, C A B, ...), so that drift in
+    the machine's speed, and what one arm leaves behind for the next (dirty pages, warm caches), hit them
+    all alike."""
     samples: list[list[float]] = [[] for _ in arms]
-    for _ in range(rounds):
-        for arm, values in zip(arms, samples, strict=True):
-            values.append(arm())
+    for round_number in range(rounds):
+        for step in range(len(arms)):
+            index = (round_number + step) % len(arms)
+            samples[index].append(arms[index]())
     return samples
+
+
+def paired_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the per-round ratios: each round's pair ran back to back, in the same conditions."""
+    return median([a / b for a, b in zip(numerators, denominators, strict=True)])
 
 
 def report(results: list[Result], out: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.load import parse
-from benchmarks.stats import interleaved, percentile
+from benchmarks.stats import interleaved, paired_ratio, percentile
 
 WRK_OUTPUT = """Running 5s test @ http://127.0.0.1:8321/repos/org/repo
   2 threads and 50 connections
@@ -50,5 +50,7 @@ def test_percentile_and_interleaving() -> None:
         lambda: calls.append("c") or 3.0,
         rounds=2,
     )
-    assert calls == ["a", "b", "c", "a", "b", "c"]
+    assert calls == ["a", "b", "c", "b", "c", "a"]  # who goes first rotates
     assert (a, b, c) == ([1.0, 1.0], [2.0, 2.0], [3.0, 3.0])
+    # each round's pair is compared, then the median taken: a slow round does not skew the ratio
+    assert paired_ratio([2.0, 2.0, 9.0], [1.0, 1.0, 3.0]) == 2.0
