@@ -133,14 +133,37 @@ class TokenAuth:
 
 
 class Attempts:
-    """The retry policy for one request, free of I/O, so the async and the blocking paths share it."""
+    """One request and its retry policy, free of I/O, so the async and the blocking paths share them."""
 
-    def __init__(self, transport: Transport, method: str):
+    def __init__(
+        self,
+        transport: Transport,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        content: str | None,
+    ):
         self.transport = transport
-        self.method = method
+        self.method = method.upper()
+        self.path = path
+        self.params = params
+        self.content = json.dumps(json_body) if json_body is not None else content
+        self.authorization: str | None = None
         self.status_attempt = 0
         self.transport_attempt = 0
         self.refreshed = False
+
+    def next_request(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+        """The request to send now, with the current credentials."""
+        headers = {"content-type": "application/json"} if self.content is not None else {}
+        self.authorization = self.transport.auth.authorization()
+        if self.authorization is not None:
+            headers["authorization"] = self.authorization
+        return client.build_request(
+            self.method, self.path, params=self.params, content=self.content, headers=headers
+        )
 
     def after_transport_error(self, exc: httpx.TransportError) -> float:
         """The pause before sending again; raises ``ArraylakeConnectionError`` when it is time to give up."""
@@ -155,9 +178,9 @@ class Attempts:
             f"{': ' + str(exc) if str(exc) else ''}"
         ) from exc
 
-    def may_refresh(self, response: httpx.Response, authorization: str | None) -> bool:
+    def may_refresh(self, response: httpx.Response) -> bool:
         """Whether to refresh the credentials and send again (once, after a 401)."""
-        if response.status_code == 401 and authorization is not None and not self.refreshed:
+        if response.status_code == 401 and self.authorization is not None and not self.refreshed:
             self.refreshed = True
             return True
         return False
@@ -231,12 +254,6 @@ class Transport:
                 self._blocking = (os.getpid(), httpx.Client(**self._client_options()))
             return self._blocking[1]
 
-    @staticmethod
-    def _body(json_body: Any, content: str | None) -> tuple[str | None, dict[str, str]]:
-        if json_body is not None:
-            content = json.dumps(json_body)
-        return content, ({"content-type": "application/json"} if content is not None else {})
-
     async def request(
         self,
         method: str,
@@ -247,28 +264,21 @@ class Transport:
         content: str | None = None,
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return the 2xx response or raise."""
-        method = method.upper()
-        content, headers = self._body(json_body, content)
-        attempts = Attempts(self, method)
+        attempts = Attempts(self, method, path, params=params, json_body=json_body, content=content)
         while True:
-            authorization = self.auth.authorization()
-            if authorization is not None:
-                headers["authorization"] = authorization
+            client = self._client()
             try:
-                response = await self._client().request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                response = await client.send(attempts.next_request(client))
             except httpx.TransportError as exc:
                 await asyncio.sleep(attempts.after_transport_error(exc))
                 continue
-            if attempts.may_refresh(response, authorization) and await self.auth.refresh(authorization or ""):
+            if attempts.may_refresh(response) and await self.auth.refresh(attempts.authorization or ""):
                 continue
             delay = attempts.retry_delay(response)
-            if delay is not None:
-                await asyncio.sleep(delay)
-                continue
-            raise_for_status(response)
-            return response
+            if delay is None:
+                raise_for_status(response)
+                return response
+            await asyncio.sleep(delay)
 
     def request_blocking(
         self,
@@ -280,30 +290,21 @@ class Transport:
         content: str | None = None,
     ) -> httpx.Response:
         """:meth:`request` in the caller's thread, without an event loop (no hand-over to another thread)."""
-        method = method.upper()
-        content, headers = self._body(json_body, content)
-        attempts = Attempts(self, method)
+        attempts = Attempts(self, method, path, params=params, json_body=json_body, content=content)
         while True:
-            authorization = self.auth.authorization()
-            if authorization is not None:
-                headers["authorization"] = authorization
+            client = self._blocking_client()
             try:
-                response = self._blocking_client().request(
-                    method, path, params=params, content=content, headers=headers
-                )
+                response = client.send(attempts.next_request(client))
             except httpx.TransportError as exc:
                 time.sleep(attempts.after_transport_error(exc))
                 continue
-            if attempts.may_refresh(response, authorization) and run_sync(
-                self.auth.refresh(authorization or "")
-            ):
+            if attempts.may_refresh(response) and run_sync(self.auth.refresh(attempts.authorization or "")):
                 continue
             delay = attempts.retry_delay(response)
-            if delay is not None:
-                time.sleep(delay)
-                continue
-            raise_for_status(response)
-            return response
+            if delay is None:
+                raise_for_status(response)
+                return response
+            time.sleep(delay)
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return (await self.request("GET", path, params=params)).json()
