@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -244,10 +245,11 @@ async def create_org(
                     description=description,
                     created=utcnow(),
                     created_by=created_by,
+                    storage_binding=secrets.token_hex(16),
                 )
             )
     except IntegrityError as exc:
-        raise Conflict(f"org {name} already exists") from exc
+        raise Conflict(f"org {name} already exists (org names are compared ignoring case)") from exc
     return org_id
 
 
