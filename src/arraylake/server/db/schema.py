@@ -261,6 +261,20 @@ device_codes = Table(
     Column("last_polled_at", UtcDateTime, nullable=True),
     Column("status", String(16), nullable=False),  # pending, approved, denied, consumed
     Column("principal_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="CASCADE"), nullable=True),
+    # The address that asked for the code, shown on the approval page so that the user can tell it apart.
+    Column("requested_from", String(64), nullable=True),
+)
+
+# Browser sign-ins: the cookie names one of these; signing out ends it here, so the cookie stops working.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("principal_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Index(None, "principal_id"),
 )
 
 # Failed sign-ins, per email and per client address, to slow down guessing.
