@@ -35,6 +35,10 @@ DataDir = Annotated[
 
 
 def _settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    # Whatever a server command creates is the service's own state (catalog, keys, local buckets, logs):
+    # private to its OS user. Explicit modes cover the files we know of; the umask covers the rest, e.g.
+    # the directories Icechunk makes when the service opens a local repo, and any worker processes.
+    os.umask(0o077)
     # Options become ARRAYLAKE_SERVER_* variables so that every process (uvicorn workers too) sees them.
     os.environ["ARRAYLAKE_SERVER_DATA_DIR"] = str(data_dir.resolve())
     for key, value in overrides.items():

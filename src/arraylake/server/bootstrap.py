@@ -21,6 +21,7 @@ from arraylake.server.identity.service import (
     org_id_by_name,
 )
 from arraylake.server.identity.signing import TokenSigner, write_signing_key_file
+from arraylake.server.private_files import private_dir
 from arraylake.server.sealing import SecretBox, write_key_file
 from arraylake.server.settings import ServerSettings
 from arraylake.types import NewBucket, Platform
@@ -38,8 +39,8 @@ class InitResult:
 
 def prepare_data_dir(settings: ServerSettings) -> None:
     """Create the data directory and, unless a key is configured, the key file that seals secrets."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.storage_root.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
+    private_dir(settings.storage_root)
     if settings.secret_key is None:
         write_key_file(settings.secret_key_file)
     if settings.signing_key is None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, orgs, repos
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
 from arraylake.server.identity.principals import Membership, OrgScope, Principal
+from arraylake.server.private_files import private_dir
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.types import (
@@ -205,7 +206,7 @@ async def create_bucket(
             f"a bucket config named {new.nickname!r} already exists in org {org.org_name}"
         ) from exc
     if new.platform == Platform.LOCAL:
-        codec.local_path(org.org_name, new.name).mkdir(parents=True, exist_ok=True)
+        private_dir(codec.local_path(org.org_name, new.name))
     return await get_bucket(conn, codec, org, bucket_id)
 
 

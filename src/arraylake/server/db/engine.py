@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from arraylake.server.private_files import private_file
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -21,6 +24,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            # SQLite gives its -wal and -shm files the mode of the database file: all three stay private.
+            private_file(Path(database))
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
