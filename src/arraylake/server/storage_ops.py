@@ -1,20 +1,21 @@
 """What the service itself does in object storage: check that a prefix is empty, delete a prefix.
 
-Chunks never pass through the service; it only lists and deletes keys, with ``obstore``. Errors are turned
-into service errors that name the bucket and never carry a secret.
+Chunks never pass through the service; it only lists and deletes keys, with ``obstore``, or for ``local``
+buckets with :mod:`arraylake.server.local_tree`, which never follows a symbolic link (obstore's local store
+would). Errors are turned into service errors that name the bucket and never carry a secret.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+import itertools
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import obstore
-from obstore.store import AzureStore, GCSStore, LocalStore, S3Store
+from obstore.store import AzureStore, GCSStore, S3Store
 
+from arraylake.server import local_tree
 from arraylake.server.errors import StorageRefused, StorageUnavailable
 from arraylake.storage import force_path_style, local_bucket_path, use_ssl
 from arraylake.types import S3_LIKE_PLATFORMS, AnyCredentials, BucketResponse, Platform, S3Credentials
@@ -25,7 +26,7 @@ DELETE_BATCH = 1000
 def object_store(bucket: BucketResponse, credentials: AnyCredentials | None) -> Any:
     """An obstore store rooted at the bucket (not at its prefix), signing with ``credentials``."""
     if bucket.platform == Platform.LOCAL:
-        return LocalStore(local_bucket_path(bucket), mkdir=True)
+        raise ValueError("local buckets are walked with arraylake.server.local_tree, which follows no links")
     if bucket.platform in S3_LIKE_PLATFORMS:
         extra = bucket.extra_config
         kwargs: dict[str, Any] = {
@@ -65,11 +66,28 @@ def _dir_prefix(prefix: str) -> str:
     return prefix.rstrip("/") + "/"
 
 
+def _local_error(bucket: BucketResponse, exc: OSError) -> StorageRefused:
+    return StorageRefused(f"local bucket {bucket.nickname!r}: {exc.strerror or type(exc).__name__}")
+
+
+async def _local[T](bucket: BucketResponse, check: Callable[[str, str, str], T], prefix: str) -> T:
+    try:
+        return await asyncio.to_thread(check, local_bucket_path(bucket), prefix, bucket.nickname)
+    except OSError as exc:
+        raise _local_error(bucket, exc) from exc
+
+
+async def check_no_links(bucket: BucketResponse, prefix: str) -> None:
+    """Refuse a prefix of a ``local`` bucket whose path passes through a symbolic link (other platforms
+    have no links)."""
+    if bucket.platform == Platform.LOCAL:
+        await _local(bucket, local_tree.check_no_links, prefix)
+
+
 async def prefix_is_empty(bucket: BucketResponse, prefix: str, credentials: AnyCredentials | None) -> bool:
     """Whether no object exists under ``prefix`` in the bucket."""
     if bucket.platform == Platform.LOCAL:
-        path = Path(local_bucket_path(bucket)) / prefix
-        return not path.exists() or not any(path.iterdir())
+        return await _local(bucket, local_tree.prefix_is_empty, prefix)
     try:
         stream = obstore.list(object_store(bucket, credentials), prefix=_dir_prefix(prefix), chunk_size=1)
         async for batch in stream:
@@ -92,6 +110,12 @@ async def delete_prefix(
     runs after each batch. Returns the number of objects deleted."""
     if not prefix:
         raise ValueError("refusing to delete an empty prefix (the whole bucket)")
+    if bucket.platform == Platform.LOCAL:
+        removal = local_tree.remove_prefix(local_bucket_path(bucket), prefix, bucket.nickname)
+        try:
+            return await _drive_removal(removal, after_batch, batch_size)
+        except OSError as exc:
+            raise _local_error(bucket, exc) from exc
     store = object_store(bucket, credentials)
     deleted = 0
     try:
@@ -104,9 +128,28 @@ async def delete_prefix(
             if after_batch is not None:
                 await after_batch(deleted)
     except Exception as exc:
-        if not (bucket.platform == Platform.LOCAL and "NotFound" in type(exc).__name__):
-            raise _translate(bucket, exc) from exc
-    if bucket.platform == Platform.LOCAL:
-        # Object stores have no directories; a local bucket keeps empty ones behind.
-        await asyncio.to_thread(shutil.rmtree, Path(local_bucket_path(bucket)) / prefix, ignore_errors=True)
+        raise _translate(bucket, exc) from exc
     return deleted
+
+
+def _advance(removal: Generator[None, None, None], count: int) -> int:
+    return sum(1 for _ in itertools.islice(removal, count))
+
+
+async def _drive_removal(
+    removal: Generator[None, None, None],
+    after_batch: Callable[[int], Awaitable[None]] | None,
+    batch_size: int,
+) -> int:
+    """Run a local removal in worker threads, ``batch_size`` files at a time, with ``after_batch`` between."""
+    deleted = 0
+    try:
+        while True:
+            done = await asyncio.to_thread(_advance, removal, batch_size)
+            deleted += done
+            if done and after_batch is not None:
+                await after_batch(deleted)
+            if done < batch_size:
+                return deleted
+    finally:
+        removal.close()

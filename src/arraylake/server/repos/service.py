@@ -555,6 +555,8 @@ async def create_repo(
     prefix = join_prefix(bucket.prefix, body.prefix or f"{repo_id}-{body.name}")
     if len(prefix) > MAX_REPO_PREFIX_LENGTH:
         raise InvalidInput(f"repo prefix is longer than {MAX_REPO_PREFIX_LENGTH} characters")
+    if importing:
+        await storage_ops.check_no_links(bucket, prefix)
     if importing and not await _icechunk_repo_exists(
         bucket, prefix, await vendor.for_service(bucket, prefix)
     ):
