@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from arraylake.server.db.locks import lock_org
 from arraylake.server.db.schema import api_tokens, memberships, principals, repo_grants
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
+from arraylake.server.identity.emails import login_key
 from arraylake.server.identity.principals import Membership, OrgScope, PrincipalKind, Role
 from arraylake.server.identity.service import add_membership, create_api_client, issue_token
 from arraylake.server.identity.tokens import hash_token
@@ -36,7 +37,7 @@ async def resolve_principal(conn: AsyncConnection, org: OrgScope, ref: str) -> R
         principals.c.id, principals.c.kind, principals.c.email, principals.c.display_name, principals.c.org_id
     )
     if "@" in ref:
-        lowered = ref.strip().lower()
+        lowered = login_key(ref)
         query = query.where(
             ((principals.c.login_email == lowered) & (principals.c.kind == PrincipalKind.USER))
             | ((func.lower(principals.c.email) == lowered) & (principals.c.org_id == org.org_id))

@@ -27,6 +27,7 @@ from arraylake.server.db.schema import (
 )
 from arraylake.server.errors import Conflict, InvalidInput
 from arraylake.server.identity import passwords
+from arraylake.server.identity.emails import login_key
 from arraylake.server.identity.principals import Grant, Membership, Principal, PrincipalKind, Role
 from arraylake.server.identity.tokens import hash_token, new_token, token_hint
 from arraylake.types import RepoActions, utcnow
@@ -155,7 +156,7 @@ async def create_user(
                     id=user_id,
                     kind=PrincipalKind.USER,
                     email=email,
-                    login_email=email.lower(),
+                    login_email=login_key(email),
                     first_name=first_name,
                     family_name=family_name,
                     display_name=name,
@@ -173,7 +174,7 @@ async def user_by_email(conn: AsyncConnection, email: str) -> Row | None:
     return (
         await conn.execute(
             select(principals.c.id, principals.c.password_hash, principals.c.disabled_at).where(
-                principals.c.login_email == email.strip().lower(), principals.c.kind == PrincipalKind.USER
+                principals.c.login_email == login_key(email), principals.c.kind == PrincipalKind.USER
             )
         )
     ).one_or_none()
