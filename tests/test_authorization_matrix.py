@@ -31,7 +31,7 @@ import pytest
 from arraylake.server.app import create_app
 from tests.support.matrix import SPECS, Principal, Spec, World, build_world, unique
 from tests.support.service import ArraylakeService
-from tests.support.users import PASSWORD
+from tests.support.users import PASSWORD, csrf_of
 
 # ------------------------------------------------------------------------------------------- the policy
 
@@ -212,11 +212,13 @@ def expected_orgs(w: World, p: Principal) -> list[str]:
 
 def login_form(w: World, p: Principal, target: str) -> Prep:
     email = w.principals["user_grant_only"].email
+    form = w.http.get("/login")  # its cookie stays for the post, which must carry the form's CSRF token
 
     def after(response: httpx.Response, allowed: bool) -> None:
         assert response.headers["location"] == "/device"
 
-    return Prep(kwargs={"data": {"email": email, "password": PASSWORD, "next": "/device"}}, after=after)
+    data = {"email": email, "password": PASSWORD, "next": "/device", "csrf": csrf_of(form.text)}
+    return Prep(kwargs={"data": data}, after=after)
 
 
 def token_form(w: World, p: Principal, target: str) -> Prep:

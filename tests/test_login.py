@@ -15,7 +15,15 @@ from arraylake import Client
 from arraylake.exceptions import ArraylakeAuthenticationError
 from arraylake.types import UserInfo
 from tests.support.service import ArraylakeService
-from tests.support.users import PASSWORD, PendingLogin, create_user, csrf_of, decide, sign_in, token_file
+from tests.support.users import (
+    PendingLogin,
+    create_user,
+    csrf_of,
+    decide,
+    post_login,
+    sign_in,
+    token_file,
+)
 
 CLIENT_ID = "arraylake-python"
 
@@ -180,19 +188,19 @@ def test_sign_in_failures_are_slowed_down(login_service: ArraylakeService) -> No
     service = login_service
     create_user(service, "hopper@example.com")
     page = httpx.Client(base_url=service.url, follow_redirects=False)
-    unknown = page.post("/login", data={"email": "nobody@example.com", "password": PASSWORD})
+    unknown = post_login(page, "nobody@example.com")
     assert (
         unknown.status_code == 401 and "Wrong email or password" in unknown.text
     )  # no hint that it's unknown
     for attempt in range(2):
-        wrong = page.post("/login", data={"email": "hopper@example.com", "password": f"guess {attempt}"})
+        wrong = post_login(page, "hopper@example.com", f"guess {attempt}")
         assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
     # three failures from this address: the next attempt must wait, even with the right password
-    slowed = page.post("/login", data={"email": "hopper@example.com", "password": PASSWORD})
+    slowed = post_login(page, "hopper@example.com")
     assert slowed.status_code == 429 and int(slowed.headers["retry-after"]) >= 1
     assert "Too many failed sign-ins" in slowed.text
     time.sleep(int(slowed.headers["retry-after"]) + 0.2)
-    ok = page.post("/login", data={"email": "hopper@example.com", "password": PASSWORD})
+    ok = post_login(page, "hopper@example.com")
     assert ok.status_code == 303 and "arraylake_session" in ok.cookies
 
 
@@ -212,9 +220,8 @@ def test_pages_refuse_forgery_and_open_redirects(login_service: ArraylakeService
     time.sleep(1.1)
     assert _poll(service, started["device_code"]).json()["error"] == "authorization_pending"
     # the sign-in form only ever sends people back into this site
-    away = httpx.post(
-        f"{service.url}/login",
-        data={"email": "turing@example.com", "password": PASSWORD, "next": "https://evil.example.com/"},
+    away = post_login(
+        httpx.Client(base_url=service.url), "turing@example.com", next="https://evil.example.com/"
     )
     assert away.status_code == 303 and away.headers["location"] == "/device"
     # the device page asks for sign-in first, keeping the code in the way back

@@ -40,9 +40,18 @@ def create_user(service: ArraylakeService, email: str, *, org: str | None = None
 def sign_in(service: ArraylakeService, email: str, password: str = PASSWORD) -> httpx.Client:
     """A browser-like HTTP session, signed in on the service's pages."""
     browser = httpx.Client(base_url=service.url, follow_redirects=False, timeout=30)
-    response = browser.post("/login", data={"email": email, "password": password, "next": "/device"})
+    response = post_login(browser, email, password)
     assert response.status_code == 303, response.text
     return browser
+
+
+def post_login(
+    browser: httpx.Client, email: str, password: str = PASSWORD, next: str = "/device", **headers: str
+) -> httpx.Response:
+    """The sign-in form, as a browser sends it: fetched first (for its CSRF token and cookie), then posted."""
+    form = browser.get("/login", params={"next": next}, headers=headers)
+    data = {"email": email, "password": password, "next": next, "csrf": csrf_of(form.text)}
+    return browser.post("/login", data=data, headers=headers)
 
 
 def csrf_of(page: str) -> str:

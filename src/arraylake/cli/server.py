@@ -131,6 +131,10 @@ def start(
         log_config=None,
         access_log=False,
         server_header=False,
+        # uvicorn would otherwise believe X-Forwarded-For from any local process, letting a client choose
+        # the address the sign-in throttle and the device approval page see.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
 
 

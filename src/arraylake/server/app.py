@@ -39,6 +39,7 @@ from arraylake.server.repos.page_anchors import SPACING, PageAnchors
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
+from arraylake.server.web.headers import SecurityHeadersMiddleware
 from arraylake.server.web.oidc import OidcProvider
 from arraylake.server.web.router import router as web_router
 from arraylake.types import ServiceInfo
@@ -168,6 +169,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, public_url=settings.public_url)
     app.add_middleware(RequestContextMiddleware)  # added last: outermost
 
     @app.get("/", response_model=ServiceInfo, tags=["meta"])

@@ -89,8 +89,21 @@ class ServerSettings(BaseSettings):
     web_session_seconds: int = Field(
         default=12 * 3600, ge=60, description="How long a browser sign-in lasts."
     )
-    login_failures_allowed: int = Field(default=3, ge=1, description="Failed sign-ins before slowing down.")
+    login_failures_allowed: int = Field(
+        default=3, ge=1, description="Failed sign-ins from one address before it is slowed down."
+    )
+    login_account_failures_allowed: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins to one account before addresses that have failed are slowed down on it "
+        "(a correct password from an address with no failures is still accepted).",
+    )
     login_backoff_max_seconds: int = Field(default=300, ge=1)
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies trusted to say who the client is (X-Forwarded-For, X-Forwarded-Proto): "
+        "comma-separated addresses or networks, or '*'; default: none, the client is whoever connects.",
+    )
     allow_org_creation: bool = Field(default=True, description="Whether users may create orgs.")
     oidc_issuer: str | None = Field(
         default=None, description="External OpenID Connect provider (issuer URL)."

@@ -44,8 +44,15 @@ def normalize_user_code(text: str) -> str | None:
 
 
 async def start(
-    conn: AsyncConnection, client_id: str, scope: str, *, lifetime: int, interval: int
+    conn: AsyncConnection,
+    client_id: str,
+    scope: str,
+    *,
+    lifetime: int,
+    interval: int,
+    requested_from: str | None = None,
 ) -> DeviceAuthorization:
+    """A new device code; ``requested_from`` (the client's address) is shown to the approving user."""
     device_code = secrets.token_urlsafe(32)
     now = utcnow()
     for _ in range(5):  # user codes are short: retry on the rare collision
@@ -65,6 +72,7 @@ async def start(
             expires_at=now + timedelta(seconds=lifetime),
             interval=interval,
             status=PENDING,
+            requested_from=requested_from[:64] if requested_from else None,
         )
     )
     return DeviceAuthorization(device_code, user_code, lifetime, interval)

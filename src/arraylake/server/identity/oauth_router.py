@@ -20,6 +20,7 @@ from arraylake.server.identity import device, sessions
 from arraylake.server.identity.oauth_errors import OAuthError
 from arraylake.server.identity.principals import Principal
 from arraylake.server.identity.service import principal_by_id
+from arraylake.server.web.urls import public_base
 from arraylake.types import DeviceAuthorizationResponse, OAuthConfig, OAuthTokens, UserInfo
 
 router = APIRouter(tags=["login"])
@@ -29,10 +30,8 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
 def base_url(request: Request, ctx: AppContext) -> str:
-    """The service's external base URL: configured, or the one this request came to."""
-    if ctx.settings.public_url:
-        return ctx.settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    """The service's external base URL: ``PUBLIC_URL``, else the one this request came to."""
+    return public_base(request, ctx.settings)
 
 
 def _client(ctx: AppContext, client_id: str) -> str:
@@ -77,6 +76,7 @@ async def device_authorization(
             scope,
             lifetime=settings.device_code_seconds,
             interval=settings.device_poll_seconds,
+            requested_from=request.client.host if request.client else None,
         )
     verification = f"{base_url(request, ctx)}/device"
     return DeviceAuthorizationResponse(

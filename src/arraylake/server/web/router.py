@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -12,10 +14,14 @@ from fastapi.templating import Jinja2Templates
 
 from arraylake.server.context import AppContext, app_context
 from arraylake.server.identity import device, throttle
+from arraylake.server.identity.emails import login_key
 from arraylake.server.identity.service import check_password, principal_by_id, user_for_external_account
 from arraylake.server.logs import get_logger
 from arraylake.server.web import session
+from arraylake.server.web.headers import page_policy
 from arraylake.server.web.oidc import OidcError
+from arraylake.server.web.urls import is_https, public_base
+from arraylake.types import utcnow
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -25,9 +31,12 @@ log = get_logger("arraylake.server.web")
 def _page(
     request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+    nonce = secrets.token_urlsafe(16)
+    response = templates.TemplateResponse(
+        request, name, {**context, "csp_nonce": nonce}, status_code=status, headers=headers
+    )
     response.headers["cache-control"] = "no-store"
-    response.headers["x-frame-options"] = "DENY"  # no clickjacking of the approve button
+    response.headers["content-security-policy"] = page_policy(nonce)
     return response
 
 
@@ -37,9 +46,23 @@ def _message(
     return _page(request, "message.html", status, heading=heading, text=text, tone=tone, **extra)
 
 
-def _sign_in_page(request: Request, ctx: AppContext, next_path: str, **extra: Any) -> HTMLResponse:
+def _sign_in_page(
+    request: Request,
+    ctx: AppContext,
+    next_path: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
     oidc = ctx.settings.oidc_display_name if ctx.settings.oidc_enabled else None
-    return _page(request, "login.html", next=next_path, oidc_name=oidc, **extra)
+    # The token is made first and the cookie that holds it copied onto the page once it exists.
+    holder = Response()
+    csrf = session.login_csrf(request, holder, ctx.signer, secure=is_https(request, ctx.settings))
+    page = _page(request, "login.html", status, headers, next=next_path, oidc_name=oidc, csrf=csrf, **extra)
+    for name, value in holder.raw_headers:
+        if name == b"set-cookie":
+            page.raw_headers.append((name, value))
+    return page
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -55,21 +78,25 @@ async def login(
     email: str = Form(),
     password: str = Form(),
     next: str = Form(default="/device"),
+    csrf: str | None = Form(default=None),
     ctx: AppContext = Depends(app_context),
 ) -> Response:
-    """Check email and password; repeated failures make further attempts wait longer and longer."""
+    """Check email and password; repeated failures make further attempts wait longer and longer
+    (:mod:`arraylake.server.identity.throttle`)."""
     target = session.safe_next(next)
+    if not session.login_csrf_ok(request, ctx.signer, csrf):
+        error = "This form has expired or did not come from this site. Sign in again."
+        return _sign_in_page(request, ctx, target, status=403, email=email, error=error)
     address = request.client.host if request.client else None
     settings = ctx.settings
+    limits = throttle.Limits(
+        address_allowed=settings.login_failures_allowed,
+        account_allowed=settings.login_account_failures_allowed,
+        maximum=settings.login_backoff_max_seconds,
+    )
+    account = login_key(email)
     try:
-        async with ctx.engine.begin() as conn:
-            await throttle.check(
-                conn,
-                email,
-                address,
-                allowed=settings.login_failures_allowed,
-                maximum=settings.login_backoff_max_seconds,
-            )
+        attempt = await throttle.begin(ctx.engine, account, address, limits)
     except throttle.SignInThrottled as slow:
         log.warning("sign-in throttled", retry_after=slow.retry_after)
         return _sign_in_page(
@@ -81,26 +108,31 @@ async def login(
             status=429,
             headers={"retry-after": str(slow.retry_after)},
         )
-    async with ctx.engine.begin() as conn:
-        principal_id = await check_password(conn, email, password)
-        if principal_id is None:
-            await throttle.record_failure(conn, email, address)
-        else:
-            await throttle.reset(conn, email)
-    if principal_id is None:
+    async with ctx.reader.connect() as conn:
+        principal_id = await check_password(conn, account, password)
+    if principal_id is None:  # the attempt was counted as a failure before the check
         log.info("sign-in failed")
         return _sign_in_page(request, ctx, target, email=email, error="Wrong email or password.", status=401)
+    await attempt.succeeded(ctx.engine)
     log.info("signed in", principal=principal_id)
     response = RedirectResponse(target, status_code=303)
-    session.start(response, request, ctx.signer, principal_id, settings.web_session_seconds)
+    await _start_session(response, request, ctx, principal_id)
     return response
 
 
-def _callback_url(request: Request, ctx: AppContext) -> str:
-    base = (
-        ctx.settings.public_url.rstrip("/") if ctx.settings.public_url else str(request.base_url).rstrip("/")
+async def _start_session(response: Response, request: Request, ctx: AppContext, principal_id: str) -> None:
+    await session.start(
+        response,
+        ctx.signer,
+        ctx.engine,
+        principal_id,
+        ctx.settings.web_session_seconds,
+        secure=is_https(request, ctx.settings),
     )
-    return f"{base}/login/oidc/callback"
+
+
+def _callback_url(request: Request, ctx: AppContext) -> str:
+    return f"{public_base(request, ctx.settings)}/login/oidc/callback"
 
 
 @router.get("/login/oidc")
@@ -117,7 +149,12 @@ async def login_oidc(
     except OidcError as exc:
         return _message(request, "Sign-in unavailable", str(exc), tone="error", status=502)
     response = RedirectResponse(url, status_code=302)
-    session.remember_oidc(response, request, ctx.signer, {**remembered, "next": session.safe_next(next)})
+    session.remember_oidc(
+        response,
+        ctx.signer,
+        {**remembered, "next": session.safe_next(next)},
+        secure=is_https(request, ctx.settings),
+    )
     return response
 
 
@@ -162,15 +199,35 @@ async def login_oidc_callback(
         return _message(request, "No account", text, tone="error", status=403)
     log.info("signed in through OIDC", principal=principal_id)
     response = RedirectResponse(session.safe_next(remembered.get("next")), status_code=303)
-    session.start(response, request, ctx.signer, principal_id, ctx.settings.web_session_seconds)
+    await _start_session(response, request, ctx, principal_id)
     response.delete_cookie(session.OIDC_COOKIE, path="/login/oidc")
     return response
 
 
+@router.get("/logout", response_class=HTMLResponse)
+async def logout_page(request: Request, ctx: AppContext = Depends(app_context)) -> Response:
+    """Ask before signing out: signing out is a form post, so that no link or image can do it."""
+    web = await session.current(request, ctx.signer, ctx.reader)
+    email = await _signed_in_email(ctx, web)
+    if web is None or email is None:
+        return RedirectResponse("/login", status_code=303)
+    return _page(request, "logout.html", csrf=web.csrf, email=email)
+
+
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(
+    request: Request, csrf: str | None = Form(default=None), ctx: AppContext = Depends(app_context)
+) -> Response:
+    """End the browser's sign-in on the service: its cookie, even a copy, signs nobody in afterwards."""
+    web = await session.current(request, ctx.signer, ctx.reader)
+    if web is not None and not web.csrf_ok(csrf):
+        return _message(
+            request, "Request refused", "This form has expired. Reload the page.", tone="error", status=403
+        )
     response = RedirectResponse("/login", status_code=303)
-    session.end(response)
+    await session.end(response, ctx.engine, web)
+    if web is not None:
+        log.info("signed out", principal=web.principal_id)
     return response
 
 
@@ -187,13 +244,13 @@ async def device_page(
     request: Request, user_code: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
 ) -> Response:
     """Ask for the user code (if not in the link), then for approval; sign in first if needed."""
-    web = session.current(request, ctx.signer)
+    web = await session.current(request, ctx.signer, ctx.reader)
     email = await _signed_in_email(ctx, web)
     if web is None or email is None:
         here = "/device" + (f"?user_code={quote(user_code)}" if user_code else "")
         return RedirectResponse(f"/login?next={quote(here)}", status_code=303)
     if not user_code:
-        return _page(request, "device_code.html", email=email)
+        return _page(request, "device_code.html", email=email, csrf=web.csrf)
     code = device.normalize_user_code(user_code)
     async with ctx.reader.connect() as conn:
         pending = await device.pending_by_user_code(conn, code) if code else None
@@ -203,9 +260,31 @@ async def device_page(
             "device_code.html",
             status=404,
             email=email,
+            csrf=web.csrf,
             error="That code is unknown, expired or already used. Check it, or start the login again.",
         )
-    return _page(request, "device_confirm.html", user_code=code, csrf=web.csrf, email=email)
+    return _page(
+        request,
+        "device_confirm.html",
+        user_code=code,
+        csrf=web.csrf,
+        email=email,
+        client_id=pending.client_id,
+        requested_from=pending.requested_from or "unknown",
+        requested_at=_utc(pending.created),
+        valid_for=_minutes(pending.expires_at),
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _minutes(until: datetime) -> str:
+    seconds = max(0, int((until - utcnow()).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{round(seconds / 60)} minutes"
 
 
 @router.post("/device")
@@ -216,7 +295,7 @@ async def device_decision(
     csrf: str = Form(),
     ctx: AppContext = Depends(app_context),
 ) -> Response:
-    web = session.current(request, ctx.signer)
+    web = await session.current(request, ctx.signer, ctx.reader)
     if web is None:
         return RedirectResponse(f"/login?next={quote('/device?user_code=' + user_code)}", status_code=303)
     if not web.csrf_ok(csrf):
