@@ -240,14 +240,18 @@ class AsyncClient(AccessMethods):
         access: Access | None = "read" if read_only else None
         info = await self._open_info(org, repo_name, access)
         storage, authorize = self._open_arguments(name, org, repo_name, info, access)
+        containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
         if virtual_container_nicknames:
             stored = await icechunk.Repository.fetch_config_async(storage)
-            chosen = await self._container_credentials_for_config(
+            chosen, chosen_containers = await self._container_credentials_for_config(
                 org, virtual_container_nicknames, [stored, config]
             )
             authorize = {**(authorize or {}), **chosen}
+            containers += chosen_containers
         repo = await icechunk.Repository.open_async(
-            storage, config=config, authorize_virtual_chunk_access=authorize
+            storage,
+            config=storage_mod.with_containers(config, containers),
+            authorize_virtual_chunk_access=authorize,
         )
         _set_author(repo, info)
         return repo
@@ -263,7 +267,12 @@ class AsyncClient(AccessMethods):
         response = self._transport.request_blocking("GET", f"/repos/{org}/{repo_name}/open", params=params)
         info = OpenRepoResponse.model_validate_json(response.content)
         storage, authorize = self._open_arguments(name, org, repo_name, info, access)
-        repo = icechunk.Repository.open(storage, config=config, authorize_virtual_chunk_access=authorize)
+        containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
+        repo = icechunk.Repository.open(
+            storage,
+            config=storage_mod.with_containers(config, containers),
+            authorize_virtual_chunk_access=authorize,
+        )
         _set_author(repo, info)
         return repo
 
@@ -397,9 +406,10 @@ class AsyncClient(AccessMethods):
             repo_config = storage_mod.apply_bucket_flags(bucket, config)
             authorize = None
             if virtual_container_nicknames:
-                authorize = await self._container_credentials_for_config(
+                authorize, containers = await self._container_credentials_for_config(
                     org, virtual_container_nicknames, [repo_config]
                 )
+                repo_config = storage_mod.with_containers(repo_config, containers)
             repo = await icechunk.Repository.create_async(
                 storage, config=repo_config, authorize_virtual_chunk_access=authorize
             )
@@ -618,13 +628,16 @@ class AsyncClient(AccessMethods):
             org: The org the bucket config belongs to.
             bucket_config_nickname: Nickname of the bucket config.
         """
-        bucket = await self._bucket_by_nickname(org, bucket_config_nickname)
+        return (await self._bucket_and_container_credentials(org, bucket_config_nickname))[1]
+
+    async def _bucket_and_container_credentials(self, org: str, nickname: str) -> tuple[BucketResponse, Any]:
+        bucket = await self._bucket_by_nickname(org, nickname)
         if bucket.platform == Platform.LOCAL or bucket.auth_method == AuthMethod.ANONYMOUS:
-            return storage_mod.container_credentials(bucket, None)
+            return bucket, storage_mod.container_credentials(bucket, None)
         # From the service, also for HMAC buckets: only admins see their keys in a bucket listing.
         refresh = self._service_credentials(f"/orgs/{org}/buckets/{bucket.id}/credentials", "read")
         credentials = await asyncio.to_thread(refresh.current)
-        return storage_mod.container_credentials(bucket, credentials, refresh)
+        return bucket, storage_mod.container_credentials(bucket, credentials, refresh)
 
     async def containers_credentials_for_buckets(
         self, org: str, containers_to_buckets_map: dict[str, str] | None = None, **kwargs: str
@@ -635,22 +648,32 @@ class AsyncClient(AccessMethods):
         (or ``virtual_chunk_credentials``).
         """
         mapping = {**(containers_to_buckets_map or {}), **kwargs}
-        nicknames = sorted(set(mapping.values()))
-        found = await asyncio.gather(
-            *(self.get_icechunk_container_credentials_from_bucket(org, n) for n in nicknames)
+        return icechunk.containers_credentials(
+            {c: credentials for c, (_, credentials) in (await self._buckets_of(org, mapping)).items()}
         )
+
+    async def _buckets_of(
+        self, org: str, mapping: Mapping[str, str]
+    ) -> dict[str, tuple[BucketResponse, Any]]:
+        """Container URL prefix -> its bucket config and Icechunk credentials, from prefix -> nickname."""
+        nicknames = sorted(set(mapping.values()))
+        found = await asyncio.gather(*(self._bucket_and_container_credentials(org, n) for n in nicknames))
         by_nickname = dict(zip(nicknames, found, strict=True))
-        return icechunk.containers_credentials({c: by_nickname[n] for c, n in mapping.items()})
+        return {c: by_nickname[n] for c, n in mapping.items()}
 
     async def _container_credentials_for_config(
         self, org: str, containers: Mapping[str, str], configs: Sequence[RepoConfig]
-    ) -> dict[str, Any]:
-        """Resolve container names (or URL prefixes) against the given configs, then fetch credentials."""
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Resolve container names (or URL prefixes) against the given configs, then fetch credentials; also
+        the containers to open with, reading from the chosen buckets (see :func:`storage.with_containers`).
+        """
+        names: dict[str, str | None] = {}
         known: dict[str, str] = {}
         for cfg in configs:
             if cfg is None:
                 continue
             for url_prefix, container in (cfg.virtual_chunk_containers or {}).items():
+                names[url_prefix] = container.name
                 known[url_prefix] = url_prefix
                 if container.name:
                     known[container.name] = url_prefix
@@ -662,7 +685,13 @@ class AsyncClient(AccessMethods):
                     f"no virtual chunk container {key!r} in the repo config (containers: {have})"
                 )
             resolved[known[key]] = nickname
-        return await self.containers_credentials_for_buckets(org, resolved)
+        found = await self._buckets_of(org, resolved)
+        credentials = icechunk.containers_credentials({c: creds for c, (_, creds) in found.items()})
+        chosen = [
+            icechunk.VirtualChunkContainer(c, storage_mod.container_store_config(bucket), names[c])
+            for c, (bucket, _) in found.items()
+        ]
+        return credentials, chosen
 
     # ---------------------------------------------------------------------------------------------- login
 

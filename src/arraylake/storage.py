@@ -9,7 +9,7 @@ without calling Icechunk, which keeps the mapping easy to inspect and test.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from arraylake.types import (
     HmacAuth,
     Platform,
     S3Credentials,
+    VirtualChunkCredentials,
 )
 
 
@@ -204,21 +205,76 @@ def container_url_prefix(bucket: BucketResponse) -> str:
     return f"{scheme}://" + join_prefix(bucket.name, bucket.prefix) + "/"
 
 
+def _s3_container_store(
+    platform: Platform, region: str | None, endpoint_url: str | None, *, allow_http: bool, path_style: bool
+) -> Any:
+    return icechunk.s3_store(
+        region=region,
+        endpoint_url=endpoint_url,
+        allow_http=allow_http,
+        s3_compatible=platform != Platform.S3,
+        force_path_style=path_style,
+    )
+
+
 def container_store_config(bucket: BucketResponse) -> Any:
     """The Icechunk object-store config of a virtual chunk container that reads from ``bucket``."""
     if bucket.platform == Platform.LOCAL:
         return icechunk.local_filesystem_store(local_bucket_path(bucket))
     if bucket.platform in S3_LIKE_PLATFORMS:
-        return icechunk.s3_store(
-            region=extra_str(bucket, "region_name"),
-            endpoint_url=extra_str(bucket, "endpoint_url"),
+        return _s3_container_store(
+            bucket.platform,
+            extra_str(bucket, "region_name"),
+            extra_str(bucket, "endpoint_url"),
             allow_http=not use_ssl(bucket),
-            s3_compatible=bucket.platform != Platform.S3,
-            force_path_style=force_path_style(bucket),
+            path_style=force_path_style(bucket),
         )
     if bucket.platform == Platform.GS:
         return icechunk.gcs_store()
     raise ValueError(f"virtual chunk containers are not supported on {bucket.platform.value} buckets")
+
+
+def granted_container_store(grant: VirtualChunkCredentials) -> Any | None:
+    """The object-store config of a container the service authorized: the endpoint, region and addressing
+    of the bucket config the grant comes from. ``None`` for local directories, which take no credentials."""
+    if grant.platform in S3_LIKE_PLATFORMS:
+        return _s3_container_store(
+            grant.platform,
+            grant.region,
+            grant.endpoint_url,
+            allow_http=grant.allow_http,
+            path_style=grant.force_path_style,
+        )
+    if grant.platform == Platform.GS:
+        return icechunk.gcs_store()
+    return None
+
+
+def granted_containers(grants: Mapping[str, VirtualChunkCredentials]) -> list[Any]:
+    """The virtual chunk containers of the service's grants, each reading through
+    :func:`granted_container_store` (local directories, which take no credentials, are left out)."""
+    return [
+        icechunk.VirtualChunkContainer(url_prefix, store)
+        for url_prefix, grant in grants.items()
+        if (store := granted_container_store(grant)) is not None
+    ]
+
+
+def with_containers(
+    config: icechunk.RepositoryConfig | None, containers: Sequence[Any]
+) -> icechunk.RepositoryConfig | None:
+    """``config`` with ``containers``, which win over the repo's stored containers and over ``config``'s.
+
+    A repo's stored config names each container's store, and any writer may change it: left alone, it could
+    send a reader's credentials to an endpoint of the writer's choosing. Containers built from the bucket
+    config the credentials are for keep them on that bucket.
+    """
+    if not containers:
+        return config
+    override = icechunk.RepositoryConfig.default()
+    for container in containers:
+        override.set_virtual_chunk_container(container)
+    return override if config is None else config.merge(override)
 
 
 def container_credentials(
