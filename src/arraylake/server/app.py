@@ -140,18 +140,18 @@ def _install_error_handlers(app: FastAPI) -> None:
             return _error(request, 422, [error])
         return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
-    @app.exception_handler(sa_exc.DBAPIError)
-    @app.exception_handler(ConnectionError)
-    @app.exception_handler(TimeoutError)
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_unavailable(exc):
-            log.warning("catalog database unavailable", error=type(exc).__name__)
-            return _error(
-                request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
-            )
-        log.error("unexpected error", exc_info=exc)
-        return _error(request, 500, "internal error; the service log has the details under this request id")
+    for kind in (sa_exc.DBAPIError, ConnectionError, TimeoutError, Exception):
+        app.add_exception_handler(kind, _unexpected)  # type: ignore[arg-type]
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_unavailable(exc):
+        log.warning("catalog database unavailable", error=type(exc).__name__)
+        return _error(
+            request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
+        )
+    log.error("unexpected error", exc_info=exc)
+    return _error(request, 500, "internal error; the service log has the details under this request id")
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -170,7 +170,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, public_url=settings.public_url)
-    app.add_middleware(RequestContextMiddleware)  # added last: outermost
+    app.add_middleware(RequestContextMiddleware, on_error=_unexpected)  # added last: outermost
 
     @app.get("/", response_model=ServiceInfo, tags=["meta"])
     async def service_info() -> ServiceInfo:

@@ -1,9 +1,9 @@
 """Named fault points, for tests: crash points prove recovery after a process dies mid-operation, pause
-points make fast work slow enough to watch.
+points make fast work slow enough to watch, fail points raise an unexpected error.
 
 When the ``fault_injection`` setting names a crash point, the process exits at once (no cleanup, like
-SIGKILL) when it reaches that point; a pause point waits a moment there. Unset in production, where both do
-nothing.
+SIGKILL) when it reaches that point; a pause point waits a moment there; a fail point raises
+:class:`InjectedFault`. Unset in production, where all do nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from arraylake.server.settings import ServerSettings
 DELETE_AFTER_FIRST_BATCH = "delete:after-first-batch"
 CREATE_AFTER_RESERVE = "create:after-reserve"
 DELETE_SLOWLY = "delete:slowly"
-KNOWN_POINTS = frozenset({DELETE_AFTER_FIRST_BATCH, CREATE_AFTER_RESERVE, DELETE_SLOWLY})
+CREATE_FAILS = "create:fails"
+KNOWN_POINTS = frozenset({DELETE_AFTER_FIRST_BATCH, CREATE_AFTER_RESERVE, DELETE_SLOWLY, CREATE_FAILS})
 PAUSE_SECONDS = 0.2
 
 
@@ -31,3 +32,12 @@ def crash_point(settings: ServerSettings, name: str) -> None:
 async def pause_point(settings: ServerSettings, name: str) -> None:
     if settings.fault_injection == name:
         await asyncio.sleep(PAUSE_SECONDS)
+
+
+class InjectedFault(RuntimeError):
+    """The error a fail point raises: a stand-in for a bug."""
+
+
+def fail_point(settings: ServerSettings, name: str) -> None:
+    if settings.fault_injection == name:
+        raise InjectedFault(f"fault injection: failing at {name}")

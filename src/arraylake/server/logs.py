@@ -14,7 +14,6 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Send structlog and standard-library logs (uvicorn, alembic) through one JSON renderer."""
     shared: list[Processor] = [
-        structlog.stdlib.filter_by_level,  # drop disabled levels before any other work
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -24,7 +23,13 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Level filtering first, for structlog's own calls only: standard-library records reach the
+        # formatter already filtered, and without a logger that filter_by_level could ask.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from arraylake.server.logs import get_logger
 
@@ -21,11 +23,19 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 log = get_logger("arraylake.server.access")
 
 
-class RequestContextMiddleware:
-    """Gives every request an id (an acceptable incoming ``x-request-id``, or a new one) and logs it."""
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
-    def __init__(self, app: Any):
+
+class RequestContextMiddleware:
+    """Gives every request an id (an acceptable incoming ``x-request-id``, or a new one) and logs it.
+
+    An error nothing else handled is answered here by ``on_error``, so that the caller gets the answer (with
+    the request id) on a connection that stays open, and the error is logged once, under the request id.
+    """
+
+    def __init__(self, app: Any, on_error: ErrorHandler):
         self.app = app
+        self.on_error = on_error
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -45,15 +55,23 @@ class RequestContextMiddleware:
         status = 500
         id_header = (b"x-request-id", request_id.encode())
 
-        async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
+        started_response = False
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started_response:
+                raise
+            response = await self.on_error(Request(scope, receive), exc)
+            await response(scope, receive, send_with_id)
         finally:
             log.info(
                 "request",

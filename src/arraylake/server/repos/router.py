@@ -100,6 +100,7 @@ async def create_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Repo:
     """Record a new repo (``create_mode`` ``register``), or reserve it until activated (``create``)."""
+    faults.fail_point(ctx.settings, faults.CREATE_FAILS)
     member = authorize(principal, org, Action.CREATE_REPO)
     async with ctx.engine.begin() as conn:
         repo, _ = await service.create_repo(conn, codec(ctx), ctx.vendor, member, principal, body)
