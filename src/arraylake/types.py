@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -59,6 +60,58 @@ class WireModel(BaseModel):
     """Base of the wire models: tolerant of unknown keys, populated by field name or alias."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+
+MAX_JSON_DEPTH = 32
+"""How deeply a request body, or a JSON query parameter, may nest objects and lists."""
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text must not contain NUL characters (\\u0000)"
+    # json.loads joins surrogate pairs into one character, so any surrogate left is a lone one.
+    if not text.isascii() and _SURROGATE.search(text):
+        return "text must not contain lone surrogates (\\ud800-\\udfff): they are not Unicode characters"
+    return None
+
+
+def check_text(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Return ``value`` (decoded JSON) if every string in it, keys included, can be stored and sent back:
+    no NUL character, no lone surrogate; and if it nests at most ``max_depth`` levels. Else ``ValueError``
+    naming where.
+
+    Iterative, so that no input can exhaust the stack.
+    """
+    pending: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while pending:
+        item, path = pending.pop()
+        where = ".".join(path) or "body"
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                raise ValueError(f"{where}: {problem}")
+        elif isinstance(item, dict | list | tuple):
+            if len(path) >= max_depth:
+                raise ValueError(f"{where}: nested more than {max_depth} levels deep")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if isinstance(key, str) and (problem := _text_problem(key)):
+                        raise ValueError(f"{where}: a key: {problem}")
+                    pending.append((child, (*path, str(key))))
+            else:
+                pending.extend((child, (*path, str(index))) for index, child in enumerate(item))
+    return value
+
+
+class RequestBody(WireModel):
+    """Base of the bodies clients send: :func:`check_text` over the whole body, nested parts included."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return check_text(data)
 
 
 # --------------------------------------------------------------------------------------------------- enums
@@ -237,7 +290,7 @@ def validate_extra_config(value: dict[str, str | bool]) -> dict[str, str | bool]
     return value
 
 
-class NewBucket(WireModel):
+class NewBucket(RequestBody):
     """Body of ``POST /orgs/{org}/buckets``: a bucket config as the user describes it."""
 
     nickname: str
@@ -309,7 +362,7 @@ def check_platform_rules(platform: Platform, extra_config: dict[str, Any], auth:
         raise ValueError(f"auth method {method} only works with platform {names}")
 
 
-class BucketModifyRequest(WireModel):
+class BucketModifyRequest(RequestBody):
     """Body of ``PATCH /orgs/{org}/buckets/{id}``: only the fields to change."""
 
     nickname: str | None = None
@@ -370,9 +423,10 @@ MAX_DESCRIPTION_LENGTH = 255
 
 
 def validate_metadata(value: RepoMetadata | None) -> RepoMetadata | None:
-    """Metadata is a flat JSON object of scalars or lists of scalars, at most 4 KiB."""
+    """Metadata is a flat JSON object of scalars or lists of scalars, at most 4 KiB, of storable text."""
     if value is None:
         return None
+    check_text(value, max_depth=2)
     for key, item in value.items():
         if not key or len(key) > 128:
             raise ValueError("metadata keys must have 1 to 128 characters")
@@ -400,7 +454,7 @@ class RepoOperationStatusResponse(WireModel):
     estimated_end_time: UtcDatetime | None = None
 
 
-class RepoOperationStatusUpdate(WireModel):
+class RepoOperationStatusUpdate(RequestBody):
     """Body of ``PUT /orgs/{org}/{repo}/status``."""
 
     mode: RepoOperationMode
@@ -435,8 +489,8 @@ class Repo(WireModel):
 RepoModel = Repo
 
 
-class RepoCreateBody(WireModel):
-    """Body of ``POST /orgs/{org}/repos``."""
+class _NewRepoBody(RequestBody):
+    """The fields, and their rules, of every body that adds a repo to the catalog."""
 
     name: str
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
@@ -444,8 +498,6 @@ class RepoCreateBody(WireModel):
     kind: RepoKind = RepoKind.Icechunk
     metadata: RepoMetadata | None = None
     prefix: str | None = None
-    create_mode: CreateMode = CreateMode.REGISTER
-    spec_version: int | None = None
 
     @field_validator("name")
     @classmethod
@@ -473,15 +525,20 @@ class RepoCreateBody(WireModel):
         return validate_metadata(value)
 
 
-class RepoImportBody(WireModel):
-    """Body of ``POST /orgs/{org}/repos/import``: register an Icechunk repository that already exists."""
+class RepoCreateBody(_NewRepoBody):
+    """Body of ``POST /orgs/{org}/repos``."""
 
-    name: str
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
-    bucket_nickname: str | None = None
-    kind: RepoKind = RepoKind.Icechunk
-    metadata: RepoMetadata | None = None
-    prefix: str
+    create_mode: CreateMode = CreateMode.REGISTER
+    spec_version: int | None = None
+
+
+class RepoImportBody(_NewRepoBody):
+    """Body of ``POST /orgs/{org}/repos/import``: register an Icechunk repository that already exists.
+
+    Validated by the same rules as a new repo's body, so that every bad field is a 422 before any work.
+    """
+
+    prefix: str  # type: ignore[assignment]  # required here: the prefix of the existing repository
 
     def as_create_body(self) -> RepoCreateBody:
         return RepoCreateBody(
@@ -495,7 +552,7 @@ class RepoImportBody(WireModel):
         )
 
 
-class RepoModifyRequest(WireModel):
+class RepoModifyRequest(RequestBody):
     """Body of ``PATCH /orgs/{org}/{repo}``: only the given keys change."""
 
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
@@ -549,7 +606,7 @@ class VirtualChunkCredentials(WireModel):
     force_path_style: bool = False
 
 
-class VirtualChunkPolicyRequest(WireModel):
+class VirtualChunkPolicyRequest(RequestBody):
     """Let the org's repos read virtual chunks from a bucket config (or a sub-prefix of it)."""
 
     use_case: Literal["explicit"] = "explicit"
@@ -655,7 +712,7 @@ class PrincipalKind(StrEnum):
     API_CLIENT = "api_client"
 
 
-class OrgCreateRequest(WireModel):
+class OrgCreateRequest(RequestBody):
     name: str
     display_name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=1000)
@@ -674,14 +731,14 @@ class OrgMember(WireModel):
     role: OrgRole
 
 
-class MemberAddRequest(WireModel):
+class MemberAddRequest(RequestBody):
     """Add a user (by email or id) or an API client of the org (by id) as a member."""
 
     principal: str = Field(min_length=1, max_length=320, description="Email of a user, or a principal id")
     role: OrgRole = OrgRole.MEMBER
 
 
-class MemberRoleUpdate(WireModel):
+class MemberRoleUpdate(RequestBody):
     role: OrgRole
 
 
@@ -692,7 +749,7 @@ class RepoGrant(WireModel):
     actions: list[RepoActions]
 
 
-class RepoGrantRequest(WireModel):
+class RepoGrantRequest(RequestBody):
     principal: str = Field(min_length=1, max_length=320, description="Email of a user, or a principal id")
     actions: list[RepoActions] = Field(min_length=1)
 
@@ -707,7 +764,7 @@ class ApiTokenSummary(WireModel):
     revoked_at: UtcDatetime | None = None
 
 
-class ApiClientCreateRequest(WireModel):
+class ApiClientCreateRequest(RequestBody):
     name: str = Field(min_length=1, max_length=128)
     role: OrgRole = OrgRole.REPO_READER
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
@@ -723,7 +780,7 @@ class ApiClientInfo(WireModel):
     tokens: list[ApiTokenSummary] = Field(default_factory=list)
 
 
-class ApiTokenCreateRequest(WireModel):
+class ApiTokenCreateRequest(RequestBody):
     name: str = Field(default="", max_length=128)
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
 

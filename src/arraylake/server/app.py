@@ -42,7 +42,7 @@ from arraylake.server.settings import ServerSettings
 from arraylake.server.web.headers import SecurityHeadersMiddleware
 from arraylake.server.web.oidc import OidcProvider
 from arraylake.server.web.router import router as web_router
-from arraylake.types import ServiceInfo
+from arraylake.types import MAX_JSON_DEPTH, ServiceInfo
 
 API_VERSION = "1"
 log = get_logger("arraylake.server")
@@ -135,6 +135,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             error = {
                 "loc": ["body"],
                 "msg": "JSON decode error: the body is not UTF-8",
+                "type": "json_invalid",
+            }
+            return _error(request, 422, [error])
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            error = {
+                "loc": ["body"],
+                "msg": f"JSON nested too deeply: at most {MAX_JSON_DEPTH} levels",
                 "type": "json_invalid",
             }
             return _error(request, 422, [error])

@@ -84,7 +84,8 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over ``max_body_bytes`` with 413 and a JSON ``detail``.
+    """Refuses request bodies over ``max_body_bytes`` with 413, and NUL characters in the path or query
+    with 422 (no catalog can store them), each with a JSON ``detail``.
 
     Declared sizes (``Content-Length``) are refused before the body is read; streamed bodies once they
     exceed the limit. Runs inside :class:`RequestContextMiddleware`, so the answer carries the request id.
@@ -98,13 +99,14 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await _refuse(scope, receive, send, 422, "the URL path and query must not contain NUL (%00)")
+            return
         limit = self.max_body_bytes
         detail = f"the request body is larger than {limit} bytes"
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            request_id = scope.get("state", {}).get("request_id")
-            response = JSONResponse({"detail": detail, "request_id": request_id}, status_code=413)
-            await response(scope, receive, send)
+            await _refuse(scope, receive, send, 413, detail)
             return
         received = 0
 
@@ -118,3 +120,9 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+async def _refuse(scope: dict[str, Any], receive: Any, send: Any, status: int, detail: str) -> None:
+    request_id = scope.get("state", {}).get("request_id")
+    response = JSONResponse({"detail": detail, "request_id": request_id}, status_code=status)
+    await response(scope, receive, send)

@@ -16,7 +16,14 @@ from arraylake.server.db.schema import api_tokens, memberships, principals, repo
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
 from arraylake.server.identity.emails import login_key
 from arraylake.server.identity.principals import Membership, OrgScope, PrincipalKind, Role
-from arraylake.server.identity.service import add_membership, create_api_client, issue_token
+from arraylake.server.identity.service import (
+    add_membership,
+    create_api_client,
+    create_user,
+    issue_token,
+    user_by_email,
+    valid_email,
+)
 from arraylake.server.identity.tokens import hash_token
 from arraylake.types import (
     ApiClientInfo,
@@ -95,13 +102,48 @@ async def _membership_row(conn: AsyncConnection, org: OrgScope, principal_id: st
 
 
 async def add_member(conn: AsyncConnection, org: OrgScope, ref: str, role: Role) -> OrgMember:
-    principal = await resolve_principal(conn, org, ref)
+    """Make a principal, named by email or id, a member of the org with a role.
+
+    By email, the answer never tells whether the address has an account on the service (an admin of any
+    org could otherwise probe addresses): an address without one is invited, i.e. gets an account with no
+    password and no sign-in, which whoever later signs up or signs in through OIDC with that address takes
+    over, membership included. Either way the answer is 201 with a new or existing id, the address as
+    given and no name; an address that already is a member is 409 either way.
+    """
+    if "@" not in ref:
+        principal = await resolve_principal(conn, org, ref)
+        await _insert_membership(conn, org, principal.id, principal.email, role)
+        return _member(await _membership_row(conn, org, principal.id))
+    email = valid_email(ref)
+    principal_id, kind = await _principal_for_email(conn, org, email)
+    await _insert_membership(conn, org, principal_id, email, role)
+    return OrgMember(principal_id=uuid.UUID(principal_id), kind=kind, email=email, name=None, role=role)
+
+
+async def _principal_for_email(conn: AsyncConnection, org: OrgScope, email: str) -> tuple[str, PrincipalKind]:
+    try:
+        found = await resolve_principal(conn, org, email)
+        return found.id, PrincipalKind(found.kind)
+    except NotFound:
+        pass
+    try:
+        invited = await create_user(conn, email=email, password=None)
+    except Conflict:  # a disabled account, or one that another request invited a moment ago
+        existing = await user_by_email(conn, email)
+        if existing is None:
+            raise
+        invited = existing.id
+    return invited, PrincipalKind.USER
+
+
+async def _insert_membership(
+    conn: AsyncConnection, org: OrgScope, principal_id: str, who: str, role: Role
+) -> None:
     try:
         async with conn.begin_nested():
-            await add_membership(conn, org.org_id, principal.id, role)
+            await add_membership(conn, org.org_id, principal_id, role)
     except IntegrityError as exc:
-        raise Conflict(f"{principal.email} is already a member of org {org.org_name}") from exc
-    return _member(await _membership_row(conn, org, principal.id))
+        raise Conflict(f"{who} is already a member of org {org.org_name}") from exc
 
 
 async def _refuse_last_admin(conn: AsyncConnection, org: OrgScope, principal_id: str) -> None:

@@ -140,7 +140,11 @@ async def create_user(
     family_name: str | None = None,
     external_subject: str | None = None,
 ) -> str:
-    """Create a user; return their id. A user without a password signs in only through OIDC."""
+    """Create a user; return their id. A user without a password signs in only through OIDC.
+
+    An address an org invited (see :func:`access.add_member`) is taken over: the invited account becomes
+    this user's, with its memberships.
+    """
     email = valid_email(email)
     if password is not None:
         try:
@@ -149,6 +153,7 @@ async def create_user(
             raise InvalidInput(str(exc)) from exc
     user_id = str(uuid.uuid4())
     name = " ".join(p for p in (first_name, family_name) if p) or email.split("@")[0]
+    password_hash = passwords.hash_password(password) if password else None
     try:
         async with conn.begin_nested():
             await conn.execute(
@@ -161,13 +166,38 @@ async def create_user(
                     family_name=family_name,
                     display_name=name,
                     created=utcnow(),
-                    password_hash=passwords.hash_password(password) if password else None,
+                    password_hash=password_hash,
                     external_subject=external_subject,
                 )
             )
     except IntegrityError as exc:
-        raise Conflict(f"a user with email {email} already exists") from exc
+        invited = await invited_user(conn, email)
+        if invited is None:
+            raise Conflict(f"a user with email {email} already exists") from exc
+        await conn.execute(
+            update(principals)
+            .where(principals.c.id == invited)
+            .values(
+                email=email,
+                first_name=first_name,
+                family_name=family_name,
+                display_name=name,
+                password_hash=password_hash,
+                external_subject=external_subject,
+            )
+        )
+        return invited
     return user_id
+
+
+async def invited_user(conn: AsyncConnection, email: str) -> str | None:
+    """The account an org made for this address by adding it as a member before anyone signed up with it
+    (no password, no external account): its id, else ``None``."""
+    row = await user_by_email(conn, email)
+    if row is None or row.password_hash is not None:
+        return None
+    linked = await conn.execute(select(principals.c.external_subject).where(principals.c.id == row.id))
+    return row.id if linked.scalar_one() is None else None
 
 
 async def user_by_email(conn: AsyncConnection, email: str) -> Row | None:

@@ -57,6 +57,8 @@ def parse_filter(raw: str | None) -> RepoMetadata:
         parsed = json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(f"filter_metadata is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput("filter_metadata nests too deeply: it is a flat JSON object") from exc
     if not isinstance(parsed, dict):
         raise InvalidInput('filter_metadata must be a JSON object, e.g. {"project": "era5"}')
     for key, value in parsed.items():
