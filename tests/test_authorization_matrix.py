@@ -744,6 +744,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/login", Public(303), prepare=login_form),
     Endpoint("GET", "/login/oidc", Public(404)),
     Endpoint("GET", "/login/oidc/callback", Public(404)),
+    Endpoint("GET", "/logout", Public(303)),  # no browser sign-in: off to /login
     Endpoint("POST", "/logout", Public(303)),
     Endpoint("GET", "/device", Public(303), prepare=redirect_to_login),  # a bearer token is no sign-in
     Endpoint("POST", "/device", Public(303), prepare=device_form),
