@@ -55,7 +55,7 @@ from tests.support.access import (
 )
 from tests.support.clients import make_client
 from tests.support.service import ArraylakeService, Org
-from tests.support.users import PendingLogin, decide, sign_in, token_file
+from tests.support.users import PendingLogin, decide, post_login, sign_in, token_file
 
 CLIENT_ID = "arraylake-python"
 
@@ -920,7 +920,7 @@ def test_no_password_or_token_in_log_or_catalog(quick_login_service: ArraylakeSe
         "login refresh token": saved["refresh_token"],
     }
     # a wrong password is a near-secret too
-    wrong = httpx.post(f"{service.url}/login", data={"email": email, "password": password + "!"})
+    wrong = post_login(httpx.Client(base_url=service.url), email, password + "!")
     assert wrong.status_code == 401
 
     # a second login, refreshed by hand: both refresh tokens and the new id token
