@@ -20,6 +20,8 @@ FAST_RECOVERY = {
     "ARRAYLAKE_SERVER_CLEANUP_LEASE_SECONDS": "2",
     "ARRAYLAKE_SERVER_TOKEN_CACHE_SECONDS": "0",
 }
+# SeaweedFS and the stand-ins run on loopback, which the service refuses by default (server/egress.py).
+LOOPBACK_ENDPOINTS = {"ARRAYLAKE_SERVER_ENDPOINT_NETWORKS": '["public", "loopback"]'}
 
 
 @dataclass
@@ -46,6 +48,7 @@ class ArraylakeService:
         self.database_url = database_url
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ARRAYLAKE_")}
         self.env.update(FAST_RECOVERY)
+        self.env.update(LOOPBACK_ENDPOINTS)
         self.env["ARRAYLAKE_SERVER_DATA_DIR"] = str(self.data_dir)
         if database_url:
             self.env["ARRAYLAKE_SERVER_DATABASE_URL"] = database_url

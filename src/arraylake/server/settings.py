@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from arraylake.server.egress import EndpointPolicy
 
 DEFAULT_PORT = 8321
 
@@ -121,6 +124,12 @@ class ServerSettings(BaseSettings):
         default=None, description="Entra service principal for azure_credential_delegation buckets."
     )
     azure_client_secret: SecretStr | None = None
+    endpoint_networks: Annotated[list[str], NoDecode] = Field(
+        default=["public"],
+        description="Where bucket configs' endpoint_url and sts_endpoint_url may point (a JSON list or "
+        "words separated by commas): "
+        "public, loopback, private, link-local, CIDR networks or host names (arraylake.server.egress).",
+    )
     aws_sts_endpoint_url: str | None = Field(
         default=None, description="STS endpoint for aws_customer_managed_role buckets; default: AWS's own."
     )
@@ -150,6 +159,23 @@ class ServerSettings(BaseSettings):
     @cached_property
     def storage_root(self) -> Path:
         return (self.local_storage_root or self.data_dir / "storage").resolve()
+
+    @field_validator("endpoint_networks", mode="before")
+    @classmethod
+    def _endpoint_networks(cls, value: object) -> object:
+        # A JSON list, or plain words separated by commas: "public,loopback".
+        if isinstance(value, str):
+            text = value.strip()
+            return (
+                json.loads(text)
+                if text.startswith("[")
+                else [p.strip() for p in text.split(",") if p.strip()]
+            )
+        return value
+
+    @cached_property
+    def endpoint_policy(self) -> EndpointPolicy:
+        return EndpointPolicy(self.endpoint_networks)
 
     @property
     def is_sqlite(self) -> bool:

@@ -23,6 +23,17 @@ from arraylake.types import S3Credentials
 READ_ACTIONS = ["s3:GetObject"]
 WRITE_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
 SESSION_NAME_LIMIT = 64
+# What a caller may learn of an STS refusal: a fixed vocabulary, never the store's own words.
+_STS_REFUSALS = {
+    "AccessDenied": "access denied (check the role's trust policy and external id)",
+    "InvalidClientTokenId": "the service's access key is unknown",
+    "SignatureDoesNotMatch": "the service's secret key does not match",
+    "ExpiredToken": "the service's credentials have expired",
+    "MalformedPolicyDocument": "the session policy was rejected",
+    "PackedPolicyTooLarge": "the session policy is too large",
+    "RegionDisabledException": "STS is disabled in this region",
+    "ValidationError": "the request was rejected as invalid",
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,8 @@ def session_policy(bucket: str, prefix: str, *, write: bool, partition: str = "a
         "Resource": [f"arn:{partition}:s3:::{bucket}"],
     }
     if root:
-        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{root}/*", root]}}
+        # "root/" and below only: a bare "root" would also list the key names of a sibling "root-other/".
+        listing["Condition"] = {"StringLike": {"s3:prefix": [f"{root}/", f"{root}/*"]}}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -94,12 +106,13 @@ def _assume(request: AssumeRoleRequest) -> S3Credentials:
     except (EndpointConnectionError, TimeoutError) as exc:
         raise StorageUnavailable(f"the STS endpoint of bucket config {name!r} could not be reached") from exc
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
+        code = exc.response.get("Error", {}).get("Code", "")
+        reason = _STS_REFUSALS.get(code, "refused")
         raise UpstreamRefused(
-            f"STS refused to issue credentials for bucket config {name!r} ({code})"
+            f"STS refused to issue credentials for bucket config {name!r}: {reason}"
         ) from exc
     except BotoCoreError as exc:
-        raise StorageUnavailable(f"STS failed for bucket config {name!r} ({type(exc).__name__})") from exc
+        raise StorageUnavailable(f"STS did not answer usably for bucket config {name!r}") from exc
     creds = answer["Credentials"]
     return S3Credentials(
         aws_access_key_id=creds["AccessKeyId"],
