@@ -512,6 +512,15 @@ def list_policies(w: World, p: Principal, target: str) -> Prep:
     return Prep(after=after)
 
 
+def storage_binding(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            found = body(response)
+            assert found["org"] == w.name and len(found["aws_external_id"]) == 32
+
+    return Prep(after=after)
+
+
 def policy_prep(what: str) -> Prepare:
     def prepare(w: World, p: Principal, target: str) -> Prep:
         bucket_id = w.fresh_bucket()["id"]
@@ -789,6 +798,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", BUCKET + "/default", OrgAction(MANAGE_BUCKETS), 204, fresh_bucket_prep("default"), True),
     Endpoint("GET", BUCKET + "/repos", OrgAction(READ_BUCKETS), prepare=bucket_repos),
     Endpoint("GET", BUCKET + "/credentials", OrgAction(READ_BUCKETS), prepare=bucket_credentials("read")),
+    Endpoint("GET", ORGS + "/storage-binding", OrgAction(MANAGE_BUCKETS), prepare=storage_binding),
     # virtual chunk access policies
     Endpoint("GET", POLICIES, OrgAction(READ_BUCKETS), prepare=list_policies),
     Endpoint("PUT", POLICIES, OrgAction(MANAGE_BUCKETS), 200, policy_prep("put"), True),

@@ -17,7 +17,10 @@ def test_no_secret_in_logs_or_database(
     client = Client(org.url, token=org.token)
     client.create_bucket_config(org=org.name, nickname="private", **seaweed.bucket_config(s3_bucket))
     client.create_repo(f"{org.name}/secretive", bucket_config_nickname="private")
-    client.create_bucket_config(org=org.name, nickname="vended", **seaweed.sts_bucket_config(s3_bucket))
+    external_id = "customer-chosen-external-id-4711"
+    client.create_bucket_config(
+        org=org.name, nickname="vended", **seaweed.sts_bucket_config(s3_bucket, external_id=external_id)
+    )
     client.create_repo(f"{org.name}/vended", bucket_config_nickname="vended")
     session = httpx.get(
         f"{org.url}/repos/{org.name}/vended/open", headers={"authorization": f"Bearer {org.token}"}
@@ -38,3 +41,4 @@ def test_no_secret_in_logs_or_database(
         assert ADMIN_SECRET.encode() not in data, path
         assert VENDOR_SECRET.encode() not in data, path
         assert org.token.encode() not in data, path
+        assert external_id.encode() not in data, path

@@ -61,6 +61,7 @@ from arraylake.types import (
     RepoMetadata,
     RepoModel,
     S3Credentials,
+    StorageBinding,
 )
 
 RepoConfig = icechunk.RepositoryConfig | None
@@ -589,6 +590,14 @@ class AsyncClient(AccessMethods):
         bucket = await self._bucket_by_nickname(org, nickname)
         await self._transport.request("POST", f"/orgs/{org}/buckets/{bucket.id}/default")
 
+    async def get_storage_binding(self, org: str) -> StorageBinding:
+        """What binds the org's delegated storage to it (org admins): the external id that the trust
+        policy of every AWS role the org registers must require, the label of its GCS buckets and the
+        metadata of its Azure containers. The service generates it; until a bucket is bound, it vends
+        nothing there."""
+        validate_org_name(org)
+        return StorageBinding.model_validate(await self._transport.get_json(f"/orgs/{org}/storage-binding"))
+
     async def get_bucket_config(self, *, org: str, nickname: str) -> BucketResponse:
         """Get a bucket config by nickname."""
         return await self._bucket_by_nickname(org, nickname)
@@ -854,6 +863,7 @@ class Client:
     create_bucket_config = blocking(AsyncClient.create_bucket_config)
     modify_bucket_config = blocking(AsyncClient.modify_bucket_config)
     set_default_bucket_config = blocking(AsyncClient.set_default_bucket_config)
+    get_storage_binding = blocking(AsyncClient.get_storage_binding)
     get_bucket_config = blocking(AsyncClient.get_bucket_config)
     list_bucket_configs = blocking(AsyncClient.list_bucket_configs)
     list_repos_for_bucket_config = blocking(AsyncClient.list_repos_for_bucket_config)

@@ -191,15 +191,27 @@ class AnonymousAuth(WireModel):
 
 
 class HmacAuth(WireModel):
+    """Static keys of the whole bucket, handed to clients as they are: they cannot be narrowed to one repo
+    or to reading. ``writers_only`` keeps them from principals who may only read (an extension)."""
+
     method: Literal["hmac"] = "hmac"
     access_key_id: str = Field(min_length=1, max_length=256)
     secret_access_key: WireSecret = Field(min_length=1, max_length=1024)
+    writers_only: bool = Field(
+        default=False,
+        description="Hand the keys only to principals who may write the repo (readers are refused); "
+        "by default anyone who may read a repo in the bucket receives these write-capable keys",
+    )
 
 
 class AWSCustomerManagedRoleAuth(WireModel):
+    """The service assumes ``arn:aws:iam::<external_customer_id>:role/<external_role_name>`` with its own
+    AWS identity, always sending the org's external id (``shared_secret``), which the service generates:
+    a request may omit it or repeat it, never choose it."""
+
     method: Literal["aws_customer_managed_role", "customer_managed_role"] = "aws_customer_managed_role"
-    external_customer_id: str
-    external_role_name: str
+    external_customer_id: str = Field(pattern=r"^\d{12}$")
+    external_role_name: str = Field(pattern=r"^[A-Za-z0-9_+=,.@/-]+$", max_length=512)
     shared_secret: WireSecret | None = None
 
 
@@ -211,16 +223,28 @@ class StsAssumeRoleAuth(WireModel):
     role_arn: str = Field(min_length=1, max_length=2048)
     access_key_id: str = Field(min_length=1, max_length=256)
     secret_access_key: WireSecret = Field(min_length=1, max_length=1024)
-    external_id: str | None = Field(default=None, max_length=1224)
+    external_id: WireSecret | None = Field(default=None, min_length=2, max_length=1224)
     sts_endpoint_url: str | None = Field(default=None, description="Default: the bucket's endpoint_url")
+
+    @field_validator("sts_endpoint_url")
+    @classmethod
+    def _sts_endpoint_url(cls, value: str | None) -> str | None:
+        return None if value is None else validate_endpoint_url(value, what="sts_endpoint_url")
+
     duration_seconds: int | None = Field(
         default=3600, ge=900, le=43200, description="Session lifetime; None leaves it to the store"
     )
 
 
 class GCPCustomerManagedRoleAuth(WireModel):
+    """The service impersonates ``target_service_account`` once the bucket proves it belongs to the org: it
+    must carry the label ``org_binding_label`` (set by the service) with the value ``true``."""
+
     method: Literal["gcp_customer_managed_role"] = "gcp_customer_managed_role"
-    target_service_account: str
+    target_service_account: str = Field(pattern=r"^[^\s/@]+@[^\s/@]+$", max_length=256)
+    org_binding_label: str | None = Field(
+        default=None, description="Set by the service: the label the bucket must carry (value: true)"
+    )
 
 
 class R2CustomerManagedRoleAuth(WireModel):
@@ -233,9 +257,16 @@ class R2CustomerManagedRoleAuth(WireModel):
 
 
 class AzureCredentialDelegationAuth(WireModel):
+    """The service signs in to ``tenant_id`` with its own principal and signs SAS tokens once the container
+    proves it belongs to the org: it must carry the metadata ``org_binding_metadata`` (set by the service)
+    with the value ``true``."""
+
     method: Literal["azure_credential_delegation"] = "azure_credential_delegation"
-    tenant_id: str
-    storage_account: str
+    tenant_id: str = Field(pattern=r"^[A-Za-z0-9.-]{1,256}$")
+    storage_account: str = Field(pattern=r"^[a-z0-9]{3,24}$")
+    org_binding_metadata: str | None = Field(
+        default=None, description="Set by the service: the container metadata it must carry (value: true)"
+    )
 
 
 class BucketPolicyAuth(WireModel):
@@ -269,10 +300,18 @@ LOCAL_PATH_KEY = "local_path"
 # -------------------------------------------------------------------------------------------------- buckets
 
 
-def _validate_endpoint_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"endpoint_url must be an http(s) URL with a host, got {url!r}")
+def validate_endpoint_url(url: str, *, what: str = "endpoint_url") -> str:
+    """An http(s) URL with a host, no credentials, no query or fragment, and a valid port."""
+    problem = f"{what} must be an http(s) URL with a host (like https://s3.example.com), got {url!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port out of range or not a number)
+    except ValueError as exc:
+        raise ValueError(problem) from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        raise ValueError(problem)
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ValueError(f"{what} may not carry credentials, a query or a fragment, got {url!r}")
     return url
 
 
@@ -286,7 +325,7 @@ def validate_extra_config(value: dict[str, str | bool]) -> dict[str, str | bool]
         if not isinstance(item, expected):
             raise ValueError(f"extra_config[{key!r}] must be a {expected.__name__}")
     if "endpoint_url" in value:
-        _validate_endpoint_url(str(value["endpoint_url"]))
+        validate_endpoint_url(str(value["endpoint_url"]))
     return value
 
 
@@ -412,6 +451,21 @@ class BucketResponse(WireModel):
     @property
     def auth_method(self) -> AuthMethod:
         return AuthMethod(self.auth_config.method) if self.auth_config else AuthMethod.ANONYMOUS
+
+
+class StorageBinding(WireModel):
+    """What binds an org's delegated storage to it (generated by the service, never chosen by a customer).
+
+    Put ``aws_external_id`` in an ``sts:ExternalId`` condition of the trust policy of every AWS role the org
+    registers; label every GCS bucket with ``gcs_bucket_label`` and give every Azure container the metadata
+    ``azure_container_metadata``, each with the value ``value``. Until then the service vends nothing there.
+    """
+
+    org: str
+    aws_external_id: str
+    gcs_bucket_label: str
+    azure_container_metadata: str
+    value: str = "true"
 
 
 # ---------------------------------------------------------------------------------------------------- repos

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from arraylake.server.credentials.binding import BindingMissing
 from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation, access_boundary
 from arraylake.server.errors import StorageUnavailable, UpstreamRefused
 from arraylake.types import AzureCredentials, GSCredentials
@@ -32,11 +33,29 @@ class Recorder:
         return httpx.Response(404)
 
 
-def gcs_answers(iam_status: int = 200) -> dict[str, httpx.Response]:
+BINDING = "0123456789abcdef0123456789abcdef"
+LABEL, METADATA = f"arraylake-{BINDING}", f"arraylake_{BINDING}"
+
+
+def gcs_answers(
+    iam_status: int = 200, labels: dict[str, str] | None = None, bucket_status: int = 200
+) -> dict[str, httpx.Response]:
     return {
         "metadata.google.internal": httpx.Response(200, json={"access_token": "own-token"}),
         "iamcredentials.googleapis.com": httpx.Response(iam_status, json={"accessToken": "sa-token"}),
+        "storage.googleapis.com/storage/v1/b/": httpx.Response(
+            bucket_status, json={"labels": {LABEL: "true"} if labels is None else labels}
+        ),
         "sts.googleapis.com": httpx.Response(200, json={"access_token": "narrow-token", "expires_in": 1800}),
+    }
+
+
+def azure_answers(metadata: dict[str, str] | None = None) -> dict[str, httpx.Response]:
+    headers = {f"x-ms-meta-{METADATA}": "true"} if metadata is None else metadata
+    return {
+        "login.microsoftonline.com": httpx.Response(200, json={"access_token": "entra-token"}),
+        "comp=metadata": httpx.Response(200, headers=headers),
+        "acct.blob.core.windows.net": httpx.Response(200, text=KEY_XML),
     }
 
 
@@ -49,10 +68,12 @@ async def test_gcs_impersonates_then_narrows_to_the_prefix(write: bool, role: st
             bucket="climate",
             prefix="team/abc-era5",
             write=write,
+            label=LABEL,
         )
     assert isinstance(creds, GSCredentials)
     assert creds.access_token.get_secret_value() == "narrow-token" and creds.expiration is not None
-    metadata, impersonate, exchange = recorder.requests
+    metadata, impersonate, labels, exchange = recorder.requests
+    assert labels.url.path == "/storage/v1/b/climate" and labels.headers["authorization"] == "Bearer sa-token"
     assert metadata.headers["metadata-flavor"] == "Google"
     assert (
         impersonate.url.path
@@ -73,10 +94,11 @@ async def test_gcs_uses_a_configured_service_token() -> None:
     recorder = Recorder(gcs_answers())
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
         await GcsDelegation(http, service_token="configured").credentials(
-            target="sa@p.iam.gserviceaccount.com", bucket="b", prefix="", write=False
+            target="sa@p.iam.gserviceaccount.com", bucket="b", prefix="", write=False, label=LABEL
         )
     assert [urlsplit(str(r.url)).hostname for r in recorder.requests] == [
         "iamcredentials.googleapis.com",
+        "storage.googleapis.com",
         "sts.googleapis.com",
     ]
     assert recorder.requests[0].headers["authorization"] == "Bearer configured"
@@ -93,24 +115,21 @@ async def test_gcs_failures_are_clear(status: int, error: type[Exception]) -> No
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
         with pytest.raises(error, match=r"GCS delegation to sa@p\.iam\.gserviceaccount\.com"):
             await GcsDelegation(http).credentials(
-                target="sa@p.iam.gserviceaccount.com", bucket="b", prefix="", write=False
+                target="sa@p.iam.gserviceaccount.com", bucket="b", prefix="", write=False, label=LABEL
             )
 
 
 @pytest.mark.parametrize(("write", "permissions"), [(False, "rl"), (True, "racwdl")])
 async def test_azure_user_delegation_sas(write: bool, permissions: str) -> None:
-    recorder = Recorder(
-        {
-            "login.microsoftonline.com": httpx.Response(200, json={"access_token": "entra-token"}),
-            "acct.blob.core.windows.net": httpx.Response(200, text=KEY_XML),
-        }
-    )
+    recorder = Recorder(azure_answers())
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
         creds = await AzureDelegation(http, "client-id", "client-secret").credentials(
-            tenant_id="tenant-1", account="acct", container="data", write=write
+            tenant_id="tenant-1", account="acct", container="data", write=write, metadata=METADATA
         )
     assert isinstance(creds, AzureCredentials) and creds.storage_account == "acct"
-    token_request, key_request = recorder.requests
+    token_request, metadata_request, key_request = recorder.requests
+    assert metadata_request.url.path == "/data" and metadata_request.method == "GET"
+    assert metadata_request.headers["authorization"] == "Bearer entra-token"
     assert token_request.url.path == "/tenant-1/oauth2/v2.0/token"
     form = {k: v[0] for k, v in parse_qs(token_request.content.decode()).items()}
     assert form == {
@@ -133,7 +152,49 @@ async def test_azure_user_delegation_sas(write: bool, permissions: str) -> None:
 async def test_azure_refusal_is_clear() -> None:
     recorder = Recorder({"login.microsoftonline.com": httpx.Response(401, json={"error": "invalid_client"})})
     async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
-        with pytest.raises(UpstreamRefused, match="storage account acct"):
+        with pytest.raises(UpstreamRefused, match="storage account acct") as refused:
             await AzureDelegation(http, "id", "wrong").credentials(
-                tenant_id="t", account="acct", container="c", write=False
+                tenant_id="t", account="acct", container="c", write=False, metadata=METADATA
             )
+    assert "invalid_client" not in str(refused.value), "the provider's own words are not reflected"
+
+
+# The confused deputy: org A names org B's service account or tenant. B's bucket or container carries B's
+# binding, not A's, so the service refuses before it narrows a token or signs a SAS.
+
+OTHER_ORG_LABEL = "arraylake-ffffffffffffffffffffffffffffffff"
+
+
+@pytest.mark.parametrize(
+    ("labels", "bucket_status"),
+    [({}, 200), ({OTHER_ORG_LABEL: "true"}, 200), ({LABEL: "false"}, 200), ({LABEL: "true"}, 403)],
+    ids=["no label", "another org's label", "label not true", "labels unreadable"],
+)
+async def test_gcs_refuses_a_bucket_not_bound_to_the_org(labels: dict[str, str], bucket_status: int) -> None:
+    recorder = Recorder(gcs_answers(labels=labels, bucket_status=bucket_status))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
+        with pytest.raises(BindingMissing, match=f"label it {LABEL}=true") as refused:
+            await GcsDelegation(http).credentials(
+                target="victim@p.iam.gserviceaccount.com",
+                bucket="victims",
+                prefix="",
+                write=True,
+                label=LABEL,
+            )
+    assert refused.value.status_code == 424
+    assert not any("sts.googleapis.com" in str(r.url) for r in recorder.requests), "no narrowed token"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"x-ms-meta-arraylake_ffffffffffffffffffffffffffffffff": "true"}, {f"x-ms-meta-{METADATA}": "no"}],
+    ids=["no metadata", "another org's metadata", "metadata not true"],
+)
+async def test_azure_refuses_a_container_not_bound_to_the_org(headers: dict[str, str]) -> None:
+    recorder = Recorder(azure_answers(metadata=headers))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(recorder)) as http:
+        with pytest.raises(BindingMissing, match=f"metadata {METADATA}=true"):
+            await AzureDelegation(http, "id", "secret").credentials(
+                tenant_id="victim-tenant", account="acct", container="c", write=True, metadata=METADATA
+            )
+    assert not any("userdelegationkey" in str(r.url) for r in recorder.requests), "no delegation key asked"

@@ -15,7 +15,9 @@ app = ArraylakeTyper(
     name="org",
     help="Orgs, their members and roles, and their API clients.\n\n"
     "Roles: `admin` (everything), `repo_writer` (create, read and write every repo), "
-    "`repo_reader` (read every repo), `member` (only repos granted to them).",
+    "`repo_reader` (read every repo), `member` (only repos granted to them).\n\n"
+    "Reading is read-only where the bucket's credentials can be narrowed (STS, GCS and Azure delegation): "
+    "in `local` buckets and HMAC buckets (unless `writers_only`) readers can write too.",
 )
 api_client_app = ArraylakeTyper(
     name="api-client", help="API clients (service accounts) of an org, and their `ema_...` tokens."

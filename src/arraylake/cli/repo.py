@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from arraylake.cli import output, repo_contents, state
+from arraylake.cli.bucket import reader_access
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
 from arraylake.types import RepoActions, RepoGrant, RepoModel
@@ -154,6 +155,7 @@ def _info(repo: RepoModel) -> dict[str, Any]:
         "Metadata": repo.metadata,
         "Bucket": f"{bucket.nickname} ({bucket.platform.value})" if bucket else None,
         "Prefix": repo.prefix,
+        "Readers get": reader_access(bucket),
         "Status": status,
         "Visibility": repo.visibility,
         "Created": f"{output.when(repo.created)} UTC",
@@ -198,10 +200,17 @@ def grants(name: RepoName, json_output: Json = False) -> None:
 
 @app.command()
 def grant(name: RepoName, principal: Principal, actions: Actions, json_output: Json = False) -> None:
-    """Grant actions on one repo to a user or an API client (e.g. `CAN_READ CAN_WRITE`)."""
-    _show_grants(
-        name, state.client().grant_repo_access(name, principal, list(actions)), want_json(json_output)
-    )
+    """Grant actions on one repo to a user or an API client (e.g. `CAN_READ CAN_WRITE`).
+
+    CAN_READ is read-only only where the bucket can narrow credentials: in `local` buckets and HMAC
+    buckets (unless writers_only) a reader receives the directory or the keys, and can write too.
+    """
+    client = state.client()
+    _show_grants(name, client.grant_repo_access(name, principal, list(actions)), want_json(json_output))
+    if RepoActions.CAN_WRITE not in actions:
+        access = reader_access(client.get_repo_object(name).bucket)
+        if "write" in access and "writers only" not in access:
+            output.warn(f"{principal} may only read {name}, but receives {access}.")
 
 
 @app.command()

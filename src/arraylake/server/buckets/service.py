@@ -15,11 +15,13 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.credentials.binding import bind, org_binding
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, orgs, repos
+from arraylake.server.egress import EndpointNotAllowed
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
 from arraylake.server.identity.principals import Membership, OrgScope, Principal
 from arraylake.server.private_files import private_dir
-from arraylake.server.sealing import SecretBox
+from arraylake.server.sealing import SEALED_PREFIX, SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.types import (
     LOCAL_PATH_KEY,
@@ -44,8 +46,14 @@ SUPPORTED_AUTH_METHODS = frozenset(
     }
 )
 SECRET_FIELDS = frozenset(
-    {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key"}
+    {"secret_access_key", "shared_secret", "account_api_token", "parent_secret_access_key", "external_id"}
 )
+# Secrets that org admins (who may see bucket secrets) get in clear: HMAC keys, and the org's AWS external id,
+# which they put in their roles' trust policies. The keys behind role-based methods never leave the service.
+_REVEALED_TO_ADMINS = {
+    AuthMethod.HMAC: frozenset(SECRET_FIELDS),
+    AuthMethod.AWS_CUSTOMER_MANAGED_ROLE: frozenset({"shared_secret"}),
+}
 _auth_adapter: TypeAdapter[Any] = TypeAdapter(AuthConfig)
 MASKED = "********"  # what principals who may not see a secret get in its place
 
@@ -65,15 +73,18 @@ class BucketCodec:
         data = auth.model_dump(mode="json")
         return {k: self.secrets.seal(v) if k in SECRET_FIELDS and v else v for k, v in data.items()}
 
+    def _open(self, item: str) -> str:
+        # external_id of sts_assume_role was stored in clear before it was sealed.
+        return self.secrets.open(item) if item.startswith(SEALED_PREFIX) else item
+
     def open_auth(self, stored: dict[str, Any], *, reveal: bool = True, internal: bool = False) -> Any:
-        # HMAC keys are handed to those who may read there (clients sign requests with them); the keys
-        # behind role-based methods never leave the service.
-        shareable = stored.get("method") == AuthMethod.HMAC
+        method = stored.get("method")
+        revealed = _REVEALED_TO_ADMINS.get(AuthMethod(method), frozenset()) if method else frozenset()
 
         def value(key: str, item: Any) -> Any:
             if key not in SECRET_FIELDS or not item:
                 return item
-            return self.secrets.open(item) if internal or (reveal and shareable) else MASKED
+            return self._open(item) if internal or (reveal and key in revealed) else MASKED
 
         return _auth_adapter.validate_python({k: value(k, v) for k, v in stored.items()})
 
@@ -111,6 +122,25 @@ def _check_supported(auth: Any) -> None:
         raise InvalidInput(
             f"auth method {auth.method} is not supported by this service yet (supported: {supported})"
         )
+
+
+def _check_endpoints(codec: BucketCodec, extra: dict[str, Any], auth: Any) -> None:
+    """The endpoints the service would connect to must be in networks the operator allows (egress.py)."""
+    declared = [
+        ("endpoint_url", extra.get("endpoint_url")),
+        ("sts_endpoint_url", getattr(auth, "sts_endpoint_url", None)),
+    ]
+    for what, url in declared:
+        if url:
+            try:
+                codec.settings.endpoint_policy.check_declared(str(url), what)
+            except EndpointNotAllowed as exc:
+                raise InvalidInput(str(exc)) from exc
+
+
+async def _bound(conn: AsyncConnection, org: OrgScope, auth: Any) -> Any:
+    """The auth config with the org's storage binding in place (credentials/binding.py)."""
+    return bind(auth, await org_binding(conn, org.org_id))
 
 
 async def default_bucket_id(conn: AsyncConnection, org_id: str) -> str | None:
@@ -181,6 +211,8 @@ async def create_bucket(
     _check_supported(new.auth_config)
     if new.platform == Platform.LOCAL:
         _check_local_path(codec, org, new.name, new.prefix)
+    _check_endpoints(codec, new.extra_config, new.auth_config)
+    auth = await _bound(conn, org, new.auth_config)
     now = utcnow()
     bucket_id = str(uuid.uuid4())
     try:
@@ -194,8 +226,8 @@ async def create_bucket(
                     name=new.name,
                     prefix=new.prefix,
                     extra_config=new.extra_config,
-                    auth_method=new.auth_config.method,
-                    auth_config=codec.seal_auth(new.auth_config),
+                    auth_method=auth.method,
+                    auth_config=codec.seal_auth(auth),
                     created=now,
                     updated=now,
                     created_by=principal.email,
@@ -256,6 +288,8 @@ async def modify_bucket(
     _check_supported(auth)
     if platform == Platform.LOCAL:
         _check_local_path(codec, org, name, prefix)
+    _check_endpoints(codec, extra, auth)
+    auth = await _bound(conn, org, auth)
     values: dict[str, Any] = {
         "platform": platform.value,
         "name": name,

@@ -9,6 +9,9 @@ service principal, asks the storage account for a user delegation key, and signs
 for the container (read, or read-write) with ``azure-storage-blob``. Blob SAS tokens cannot be narrowed to
 a prefix outside hierarchical-namespace accounts, so the SAS covers the bucket config's container.
 
+Before vending either, the service checks, with the delegated identity, that the bucket or container
+carries the org's binding (``binding``): otherwise one org could name another's service account or tenant.
+
 The HTTP client is injectable, which is how the requests are tested without the clouds.
 """
 
@@ -24,6 +27,7 @@ import httpx
 from azure.storage.blob import UserDelegationKey, generate_container_sas
 from pydantic import SecretStr
 
+from arraylake.server.credentials.binding import BOUND, BindingMissing
 from arraylake.server.errors import StorageUnavailable, UpstreamRefused
 from arraylake.types import AzureCredentials, GSCredentials, utcnow
 
@@ -33,17 +37,29 @@ IAM_CREDENTIALS = (
     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{account}:generateAccessToken"
 )
 GOOGLE_STS = "https://sts.googleapis.com/v1/token"
+GCS_BUCKET = "https://storage.googleapis.com/storage/v1/b/{bucket}"
 ENTRA_TOKEN = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"  # noqa: S105 (a URL)
 AZURE_STORAGE_SCOPE = "https://storage.azure.com/.default"
 AZURE_API_VERSION = "2022-11-02"
 LIFETIME = timedelta(hours=1)
 
 
+# What a caller may learn of a provider's refusal: a fixed vocabulary, never the provider's own words.
+_REFUSALS = {
+    400: "rejected the request",
+    401: "refused the service's identity",
+    403: "denied access",
+    404: "does not know the target",
+    429: "is throttling requests",
+}
+
+
 def _checked(response: httpx.Response, what: str) -> httpx.Response:
     if response.status_code >= 500:
-        raise StorageUnavailable(f"{what}: the provider answered {response.status_code}; try again later")
+        raise StorageUnavailable(f"{what}: the provider is unavailable; try again later")
     if response.status_code >= 400:
-        raise UpstreamRefused(f"{what}: the provider refused ({response.status_code})")
+        reason = _REFUSALS.get(response.status_code, "refused the request")
+        raise UpstreamRefused(f"{what}: the provider {reason}")
     return response
 
 
@@ -82,7 +98,27 @@ class GcsDelegation:
         answer = await self.http.get(GCE_METADATA + GCE_TOKEN_PATH, headers={"Metadata-Flavor": "Google"})
         return _checked(answer, "the service's Google identity").json()["access_token"]
 
-    async def credentials(self, *, target: str, bucket: str, prefix: str, write: bool) -> GSCredentials:
+    async def _check_label(self, token: str, bucket: str, label: str, target: str) -> None:
+        """The bucket must carry ``label: true``, read as the impersonated account (binding.py)."""
+        answer = await self.http.get(
+            GCS_BUCKET.format(bucket=quote(bucket, safe="")),
+            params={"fields": "labels"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if answer.status_code >= 500:
+            raise StorageUnavailable(f"GCS bucket {bucket!r}: the provider is unavailable; try again later")
+        labels = (answer.json().get("labels") or {}) if answer.status_code == 200 else {}
+        if labels.get(label) != BOUND:
+            raise BindingMissing(
+                f"GCS bucket {bucket!r} is not bound to this org: label it {label}={BOUND} (and let "
+                f"{target} read the bucket's metadata, storage.buckets.get); until then this service "
+                "vends no credentials for it"
+            )
+
+    async def credentials(
+        self, *, target: str, bucket: str, prefix: str, write: bool, label: str
+    ) -> GSCredentials:
+        """A token of ``target`` narrowed to ``bucket/prefix``, once the bucket carries ``label``."""
         what = f"GCS delegation to {target}"
         own = await self._own_token()
         impersonated = await self.http.post(
@@ -91,6 +127,7 @@ class GcsDelegation:
             json={"scope": ["https://www.googleapis.com/auth/devstorage.read_write"], "lifetime": "3600s"},
         )
         token = _checked(impersonated, what).json()["accessToken"]
+        await self._check_label(token, bucket, label, target)
         narrowed = await self.http.post(
             GOOGLE_STS,
             data={
@@ -138,9 +175,27 @@ class AzureDelegation:
     client_id: str
     client_secret: str
 
+    async def _check_metadata(self, bearer: str, account: str, container: str, name: str) -> None:
+        """The container must carry the metadata ``name: true``, read with the tenant's token (binding.py)."""
+        answer = await self.http.get(
+            f"https://{account}.blob.core.windows.net/{quote(container, safe='')}",
+            params={"restype": "container", "comp": "metadata"},
+            headers={"Authorization": f"Bearer {bearer}", "x-ms-version": AZURE_API_VERSION},
+        )
+        if answer.status_code >= 500:
+            raise StorageUnavailable(f"Azure container {container!r}: the provider is unavailable; try again")
+        found = answer.headers.get(f"x-ms-meta-{name}") if answer.status_code == 200 else None
+        if found != BOUND:
+            raise BindingMissing(
+                f"Azure container {container!r} of storage account {account!r} is not bound to this org: "
+                f"set its metadata {name}={BOUND} (readable by the service's principal); until then this "
+                "service vends no credentials for it"
+            )
+
     async def credentials(
-        self, *, tenant_id: str, account: str, container: str, write: bool
+        self, *, tenant_id: str, account: str, container: str, write: bool, metadata: str
     ) -> AzureCredentials:
+        """A user delegation SAS for ``container``, once the container carries ``metadata``."""
         what = f"Azure delegation for storage account {account}"
         token = await self.http.post(
             ENTRA_TOKEN.format(tenant=quote(tenant_id)),
@@ -152,6 +207,7 @@ class AzureDelegation:
             },
         )
         bearer = _checked(token, what).json()["access_token"]
+        await self._check_metadata(bearer, account, container, metadata)
         start, expiry = utcnow() - timedelta(minutes=5), utcnow() + LIFETIME
         body = (
             f"<?xml version='1.0' encoding='utf-8'?><KeyInfo><Start>{_azure_time(start)}</Start>"

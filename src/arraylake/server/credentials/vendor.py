@@ -25,9 +25,11 @@ from datetime import timedelta
 
 import httpx
 
+from arraylake.server.credentials.binding import BINDING_PATTERN, BindingMissing
 from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
-from arraylake.server.errors import InvalidInput
+from arraylake.server.egress import EndpointNotAllowed, EndpointUnreachable
+from arraylake.server.errors import Forbidden, InvalidInput, StorageRefused, StorageUnavailable
 from arraylake.server.logs import get_logger
 from arraylake.server.settings import ServerSettings
 from arraylake.storage import credentials_from_bucket
@@ -39,6 +41,7 @@ from arraylake.types import (
     BucketResponse,
     GCPCustomerManagedRoleAuth,
     GSCredentials,
+    HmacAuth,
     Platform,
     StsAssumeRoleAuth,
     utcnow,
@@ -79,24 +82,46 @@ class CredentialVendor:
         self.provider_calls = 0
 
     async def credentials(
-        self, bucket: BucketResponse, prefix: str, *, write: bool, principal_id: str
+        self,
+        bucket: BucketResponse,
+        prefix: str,
+        *,
+        write: bool,
+        principal_id: str,
+        may_write: bool | None = None,
     ) -> AnyCredentials | None:
-        """Credentials for ``prefix`` of ``bucket``, read-only unless ``write``; ``None`` if not needed."""
+        """Credentials for ``prefix`` of ``bucket``, read-only unless ``write``; ``None`` if not needed.
+
+        ``may_write``: whether the principal may write there (default: ``write``); HMAC buckets restricted
+        to writers hand their keys to no one else.
+        """
         auth = bucket.auth_config
         if bucket.platform == Platform.LOCAL or auth is None:
             return None
+        if (
+            isinstance(auth, HmacAuth)
+            and auth.writers_only
+            and not (write if may_write is None else may_write)
+        ):
+            raise Forbidden(
+                f"bucket config {bucket.nickname!r} holds bucket-wide HMAC keys that can write, and its "
+                "admins hand them only to principals who may write; you may only read here"
+            )
         if auth.method in ("anonymous", "hmac"):
             return credentials_from_bucket(bucket)
         fetch: Callable[[], Awaitable[AnyCredentials]]
         if isinstance(auth, StsAssumeRoleAuth | AWSCustomerManagedRoleAuth):
             request = self._assume_role_request(bucket, prefix, write=write, principal_id=principal_id)
+            if isinstance(auth, StsAssumeRoleAuth) and request.endpoint_url:
+                await self._check_endpoint(request.endpoint_url, "sts_endpoint_url", bucket)
             fetch = lambda: assume_role(request)  # noqa: E731
         elif isinstance(auth, GCPCustomerManagedRoleAuth):
-            target = auth.target_service_account
-            fetch = lambda: self._gcs(target, bucket.name, prefix, write)  # noqa: E731
+            target, label = auth.target_service_account, _required_binding(bucket, auth.org_binding_label)
+            fetch = lambda: self._gcs(target, bucket.name, prefix, write, label)  # noqa: E731
         elif isinstance(auth, AzureCredentialDelegationAuth):
             tenant, account = auth.tenant_id, auth.storage_account
-            fetch = lambda: self._azure(tenant, account, bucket.name, write)  # noqa: E731
+            metadata = _required_binding(bucket, auth.org_binding_metadata)
+            fetch = lambda: self._azure(tenant, account, bucket.name, write, metadata)  # noqa: E731
         else:
             raise InvalidInput(
                 f"bucket config {bucket.nickname!r}: auth method {auth.method} cannot vend credentials"
@@ -104,8 +129,21 @@ class CredentialVendor:
         return await self._cached(bucket, prefix, write, principal_id, fetch)
 
     async def for_service(self, bucket: BucketResponse, prefix: str) -> AnyCredentials | None:
-        """Read-write credentials for the service's own work on a repo (checks, deletion)."""
+        """Read-write credentials for the service's own work on a repo (checks, deletion). Every such
+        connection to the bucket's endpoint starts here, so this is where the endpoint is checked."""
+        endpoint = bucket.extra_config.get("endpoint_url")
+        if endpoint:
+            await self._check_endpoint(str(endpoint), "endpoint_url", bucket)
         return await self.credentials(bucket, prefix, write=True, principal_id=SERVICE_PRINCIPAL)
+
+    async def _check_endpoint(self, url: str, what: str, bucket: BucketResponse) -> None:
+        try:
+            await self.settings.endpoint_policy.check_connect_async(url, what)
+        except EndpointNotAllowed as exc:
+            log.warning("endpoint refused", bucket=bucket.nickname, reason=str(exc))
+            raise StorageRefused(f"bucket config {bucket.nickname!r}: {exc}") from exc
+        except EndpointUnreachable as exc:
+            raise StorageUnavailable(f"bucket config {bucket.nickname!r}: {exc}") from exc
 
     async def _cached(
         self,
@@ -175,10 +213,11 @@ class CredentialVendor:
                 region=region,
                 access_key_id=auth.access_key_id,
                 secret_access_key=auth.secret_access_key.get_secret_value(),
-                external_id=auth.external_id,
+                external_id=auth.external_id.get_secret_value() if auth.external_id else None,
                 duration_seconds=auth.duration_seconds,
             )
         assert isinstance(auth, AWSCustomerManagedRoleAuth)
+        external_id = auth.shared_secret.get_secret_value() if auth.shared_secret else None
         return AssumeRoleRequest(
             bucket_nickname=bucket.nickname,
             role_arn=f"arn:aws:iam::{auth.external_customer_id}:role/{auth.external_role_name}",
@@ -186,17 +225,21 @@ class CredentialVendor:
             policy=policy,
             endpoint_url=self.settings.aws_sts_endpoint_url,
             region=region,
-            external_id=auth.shared_secret.get_secret_value() if auth.shared_secret else None,
+            external_id=_required_binding(bucket, external_id),
             duration_seconds=3600,
         )
 
-    async def _gcs(self, target: str, bucket: str, prefix: str, write: bool) -> GSCredentials:
+    async def _gcs(self, target: str, bucket: str, prefix: str, write: bool, label: str) -> GSCredentials:
         token = self.settings.gcp_service_token
         async with httpx.AsyncClient(timeout=15) as http:
             delegation = GcsDelegation(http, token.get_secret_value() if token else None)
-            return await delegation.credentials(target=target, bucket=bucket, prefix=prefix, write=write)
+            return await delegation.credentials(
+                target=target, bucket=bucket, prefix=prefix, write=write, label=label
+            )
 
-    async def _azure(self, tenant: str, account: str, container: str, write: bool) -> AzureCredentials:
+    async def _azure(
+        self, tenant: str, account: str, container: str, write: bool, metadata: str
+    ) -> AzureCredentials:
         settings = self.settings
         if not (settings.azure_client_id and settings.azure_client_secret):
             raise InvalidInput(
@@ -207,5 +250,18 @@ class CredentialVendor:
                 http, settings.azure_client_id, settings.azure_client_secret.get_secret_value()
             )
             return await delegation.credentials(
-                tenant_id=tenant, account=account, container=container, write=write
+                tenant_id=tenant, account=account, container=container, write=write, metadata=metadata
             )
+
+
+def _required_binding(bucket: BucketResponse, value: str | None) -> str:
+    """The org binding the service wrote into a delegated bucket config (binding.py). Configs saved before
+    bindings existed have none, or a customer's own external id: refused until re-saved."""
+    binding = (value or "").rsplit("-", 1)[-1].rsplit("_", 1)[-1]
+    if not BINDING_PATTERN.match(binding):
+        raise BindingMissing(
+            f"bucket config {bucket.nickname!r} is not bound to its org yet: save it again (modify it with "
+            "its current settings) so that the service binds it, then set up the binding shown by "
+            "`arraylake bucket binding ORG`"
+        )
+    return value or ""

@@ -139,15 +139,15 @@ async def get_repo(
 Access = Literal["read", "write"]
 
 
-def _access(principal: Principal, org: str, repo: str, access: Access | None) -> tuple[OrgScope, bool]:
-    """The repo's org and whether to hand out write access: as asked, or the most the caller may have."""
+def _access(principal: Principal, org: str, repo: str, access: Access | None) -> tuple[OrgScope, bool, bool]:
+    """The repo's org, whether to hand out write access (as asked, or the most the caller may have), and
+    whether the caller may write there at all."""
     scope = authorize_repo(
         principal, org, repo, RepoActions.CAN_WRITE if access == "write" else RepoActions.CAN_READ
     )
-    write = access == "write" or (
-        access is None and RepoActions.CAN_WRITE in repo_actions(principal, org, repo)
-    )
-    return scope, write
+    may_write = RepoActions.CAN_WRITE in repo_actions(principal, org, repo)
+    write = access == "write" or (access is None and may_write)
+    return scope, write, may_write
 
 
 @router.get("/repos/{org}/{repo}/open", response_model=OpenRepoResponse)
@@ -160,11 +160,18 @@ async def open_repo(
 ) -> Response:
     """Everything a client needs to open the repo, in one round trip, with credentials for the access the
     caller asks for (default: the most its rights allow)."""
-    scope, write = _access(principal, org, repo, access)
+    scope, write, may_write = _access(principal, org, repo, access)
     record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
     return wire_json(
         await service.open_info(
-            codec(ctx), ctx.vendor, scope, principal, record, write=write, containers=ctx.containers
+            codec(ctx),
+            ctx.vendor,
+            scope,
+            principal,
+            record,
+            write=write,
+            may_write=may_write,
+            containers=ctx.containers,
         )
     )
 
@@ -182,7 +189,7 @@ async def repo_credentials(
     Also answers the creator of a repo still being created (``create`` mode), for writing it.
     """
     try:
-        scope, write = _access(principal, org, repo, access)
+        scope, write, may_write = _access(principal, org, repo, access)
         record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
         bucket, prefix = service.record_bucket(codec(ctx), scope, record), record.repo.prefix
     except (NotFound, Forbidden):
@@ -191,8 +198,11 @@ async def repo_credentials(
             if reserved is None:
                 raise
             scope, row, write = reserved
+            may_write = write
             bucket, prefix = await service.internal_bucket(conn, codec(ctx), scope, row), row.prefix
-    return await ctx.vendor.credentials(bucket, prefix, write=write, principal_id=principal.id)
+    return await ctx.vendor.credentials(
+        bucket, prefix, write=write, principal_id=principal.id, may_write=may_write
+    )
 
 
 @router.post("/orgs/{org}/{repo}/activate", response_model=OpenRepoResponse)

@@ -418,6 +418,7 @@ async def open_info(
     record: RepoRecord,
     *,
     write: bool,
+    may_write: bool | None = None,
     containers: ContainerCredentials | None = None,
 ) -> OpenRepoResponse:
     """Everything needed to open the repo: bucket, prefix, credentials for this principal (read-only unless
@@ -425,7 +426,9 @@ async def open_info(
     row = record.repo
     source = record_bucket(codec, org, record)
     bucket = codec.to_wire(record.bucket, default_bucket_id=record.default_bucket_id, org_name=org.org_name)
-    credentials = await vendor.credentials(source, row.prefix, write=write, principal_id=principal.id)
+    credentials = await vendor.credentials(
+        source, row.prefix, write=write, principal_id=principal.id, may_write=may_write
+    )
     virtual = {}
     if containers is not None:
         virtual = await containers.for_repo(org, principal, row.id, source, row.prefix)
