@@ -263,3 +263,52 @@ def test_adding_a_member_by_email_does_not_tell_who_has_an_account(
     with raw_http(service, token) as theirs:
         assert org.name in [o["name"] for o in theirs.get("/user/orgs").json()]
         assert theirs.get(f"/orgs/{org.name}/repos").status_code == 200
+
+
+def test_member_lists_grants_and_refusals_do_not_tell_who_has_an_account(
+    service: ArraylakeService, org: Org
+) -> None:
+    """After the add, nothing else tells them apart either: the member list, role changes and removals of
+    non-members, grants by email and their revocation; the name shows once the person signs in."""
+    known = f"{unique('Known')}@Example.com"
+    create_user(service, known.lower())
+    unknown = f"{unique('nobody')}@example.com"
+    http = raw_http(service, org.token)
+    repo = unique("shared")
+    assert http.post(f"/orgs/{org.name}/repos", json={"name": repo}).status_code == 201
+
+    for email in (known, unknown):
+        assert http.post(f"/orgs/{org.name}/members", json={"principal": email}).status_code == 201
+    listed = {m["email"]: m for m in http.get(f"/orgs/{org.name}/members").json()}
+    shown = [listed[known.lower()], listed[unknown]]
+    assert [(m["name"], m["kind"], m["role"]) for m in shown] == [(None, "user", "member")] * 2
+
+    strangers = (f"{unique('stranger')}@example.com", f"{unique('ghost')}@example.com")
+    create_user(service, strangers[0])  # an account, but not a member
+    for change in ("patch", "delete"):
+        answers = [
+            http.request(change.upper(), f"/orgs/{org.name}/members/{who}", json={"role": "admin"})
+            for who in strangers
+        ]
+        assert [a.status_code for a in answers] == [404, 404]
+        assert [a.json()["detail"].replace(who, "X") for a, who in zip(answers, strangers, strict=True)] == [
+            f"X is not a member of org {org.name}"
+        ] * 2
+
+    grants_url = f"/repos/{org.name}/{repo}/grants"
+    granted = [http.post(grants_url, json={"principal": who, "actions": ["CAN_READ"]}) for who in strangers]
+    assert [g.status_code for g in granted] == [200, 200], [g.text for g in granted]
+    by_email = {g["email"]: g for g in granted[-1].json()}
+    assert {by_email[who]["kind"] for who in strangers} == {"user"}
+    others = (f"{unique('other')}@example.com", f"{unique('nope')}@example.com")
+    create_user(service, others[0])
+    revoked = [http.delete(f"{grants_url}/{who}") for who in others]
+    assert [r.status_code for r in revoked] == [404, 404]
+    assert [r.json()["detail"].replace(who, "X") for r, who in zip(revoked, others, strict=True)] == [
+        f"X holds no such grant on repo {org.name}/{repo}"
+    ] * 2
+
+    # once the person signs in, the org sees who joined
+    device_login(service, known.lower())
+    member = {m["email"]: m for m in http.get(f"/orgs/{org.name}/members").json()}[known.lower()]
+    assert member["name"] == f"Test {known.lower().split('@')[0]}"

@@ -112,6 +112,9 @@ memberships = Table(
     ),
     Column("role", String(32), nullable=False),
     Column("created", UtcDateTime, nullable=False),
+    # Set when an admin added the member by email: shown by its address alone until the user next signs in
+    # (migration 0009), so that adding an address does not tell whether, or whose, an account it is.
+    Column("invited_at", UtcDateTime, nullable=True),
     Index(None, "principal_id"),
 )
 

@@ -65,6 +65,8 @@ async def resolve_principal(conn: AsyncConnection, org: OrgScope, ref: str) -> R
 
 
 def _member(row: Row) -> OrgMember:
+    if row.invited_at is not None:  # added by email and not signed in since: the address alone
+        return OrgMember(principal_id=row.id, kind=row.kind, email=row.login_email, name=None, role=row.role)
     return OrgMember(
         principal_id=row.id, kind=row.kind, email=row.email, name=row.display_name, role=row.role
     )
@@ -76,9 +78,26 @@ def _members() -> Select:
         principals.c.id,
         principals.c.kind,
         principals.c.email,
+        principals.c.login_email,
         principals.c.display_name,
         memberships.c.role,
+        memberships.c.invited_at,
     ).join(memberships, memberships.c.principal_id == principals.c.id)
+
+
+def _not_a_member(org: OrgScope, ref: str) -> NotFound:
+    # The same answer for an address without an account and for an account that is not a member.
+    return NotFound(f"{ref} is not a member of org {org.org_name}")
+
+
+async def _member_row(conn: AsyncConnection, org: OrgScope, ref: str) -> Row:
+    """The membership of the principal named by ``ref`` (email or id); 404 alike when there is no such
+    principal and when it is not a member."""
+    try:
+        principal = await resolve_principal(conn, org, ref)
+        return await _membership_row(conn, org, principal.id)
+    except NotFound:
+        raise _not_a_member(org, ref) from None
 
 
 async def list_members(conn: AsyncConnection, org: OrgScope) -> list[OrgMember]:
@@ -97,7 +116,7 @@ async def _membership_row(conn: AsyncConnection, org: OrgScope, principal_id: st
         )
     ).one_or_none()
     if row is None:
-        raise NotFound(f"{principal_id} is not a member of org {org.org_name}")
+        raise _not_a_member(org, principal_id)
     return row
 
 
@@ -115,12 +134,16 @@ async def add_member(conn: AsyncConnection, org: OrgScope, ref: str, role: Role)
         await _insert_membership(conn, org, principal.id, principal.email, role)
         return _member(await _membership_row(conn, org, principal.id))
     email = valid_email(ref)
-    principal_id, kind = await _principal_for_email(conn, org, email)
-    await _insert_membership(conn, org, principal_id, email, role)
-    return OrgMember(principal_id=uuid.UUID(principal_id), kind=kind, email=email, name=None, role=role)
+    principal_id, kind = await principal_for_email(conn, org, email)
+    await _insert_membership(conn, org, principal_id, email, role, invited=kind == PrincipalKind.USER)
+    return OrgMember(
+        principal_id=uuid.UUID(principal_id), kind=kind, email=login_key(email), name=None, role=role
+    )
 
 
-async def _principal_for_email(conn: AsyncConnection, org: OrgScope, email: str) -> tuple[str, PrincipalKind]:
+async def principal_for_email(conn: AsyncConnection, org: OrgScope, email: str) -> tuple[str, PrincipalKind]:
+    """The principal of an address (a user, or an API client of this org); an address without an account
+    is invited: it gets one with no password and no sign-in, which whoever signs up with it takes over."""
     try:
         found = await resolve_principal(conn, org, email)
         return found.id, PrincipalKind(found.kind)
@@ -137,11 +160,11 @@ async def _principal_for_email(conn: AsyncConnection, org: OrgScope, email: str)
 
 
 async def _insert_membership(
-    conn: AsyncConnection, org: OrgScope, principal_id: str, who: str, role: Role
+    conn: AsyncConnection, org: OrgScope, principal_id: str, who: str, role: Role, *, invited: bool = False
 ) -> None:
     try:
         async with conn.begin_nested():
-            await add_membership(conn, org.org_id, principal_id, role)
+            await add_membership(conn, org.org_id, principal_id, role, invited=invited)
     except IntegrityError as exc:
         raise Conflict(f"{who} is already a member of org {org.org_name}") from exc
 
@@ -168,27 +191,25 @@ async def _refuse_last_admin(conn: AsyncConnection, org: OrgScope, principal_id:
 
 async def set_role(conn: AsyncConnection, org: OrgScope, ref: str, role: Role) -> OrgMember:
     await lock_org(conn, org.org_id)
-    principal = await resolve_principal(conn, org, ref)
-    current = await _membership_row(conn, org, principal.id)
+    current = await _member_row(conn, org, ref)
     if current.role == Role.ADMIN and role != Role.ADMIN:
-        await _refuse_last_admin(conn, org, principal.id)
+        await _refuse_last_admin(conn, org, current.id)
     await conn.execute(
         update(memberships)
-        .where(memberships.c.org_id == org.org_id, memberships.c.principal_id == principal.id)
+        .where(memberships.c.org_id == org.org_id, memberships.c.principal_id == current.id)
         .values(role=role)
     )
-    return _member(await _membership_row(conn, org, principal.id))
+    return _member(await _membership_row(conn, org, current.id))
 
 
 async def remove_member(conn: AsyncConnection, org: OrgScope, ref: str) -> None:
     await lock_org(conn, org.org_id)
-    principal = await resolve_principal(conn, org, ref)
-    current = await _membership_row(conn, org, principal.id)
+    current = await _member_row(conn, org, ref)
     if current.role == Role.ADMIN:
-        await _refuse_last_admin(conn, org, principal.id)
+        await _refuse_last_admin(conn, org, current.id)
     await conn.execute(
         delete(memberships).where(
-            memberships.c.org_id == org.org_id, memberships.c.principal_id == principal.id
+            memberships.c.org_id == org.org_id, memberships.c.principal_id == current.id
         )
     )
 

@@ -288,9 +288,28 @@ async def org_id_by_name(conn: AsyncConnection, name: str) -> str | None:
     return (await conn.execute(select(orgs.c.id).where(orgs.c.name == name))).scalar_one_or_none()
 
 
-async def add_membership(conn: AsyncConnection, org_id: str, principal_id: str, role: Role) -> None:
+async def add_membership(
+    conn: AsyncConnection, org_id: str, principal_id: str, role: Role, *, invited: bool = False
+) -> None:
+    """``invited``: added by email, shown by the address alone until the user next signs in."""
+    now = utcnow()
     await conn.execute(
-        insert(memberships).values(org_id=org_id, principal_id=principal_id, role=role, created=utcnow())
+        insert(memberships).values(
+            org_id=org_id,
+            principal_id=principal_id,
+            role=role,
+            created=now,
+            invited_at=now if invited else None,
+        )
+    )
+
+
+async def accept_invitations(conn: AsyncConnection, principal_id: str) -> None:
+    """A user signed in: the orgs that added them by email may now see who they are."""
+    await conn.execute(
+        update(memberships)
+        .where(memberships.c.principal_id == principal_id, memberships.c.invited_at.is_not(None))
+        .values(invited_at=None)
     )
 
 

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.server.db.schema import principals, repo_grants
 from arraylake.server.errors import NotFound
-from arraylake.server.identity.access import resolve_principal
+from arraylake.server.identity.access import principal_for_email, resolve_principal
 from arraylake.server.identity.principals import OrgScope
+from arraylake.server.identity.service import valid_email
 from arraylake.types import RepoActions, RepoGrant, utcnow
 
 
 async def list_grants(conn: AsyncConnection, repo: Row) -> list[RepoGrant]:
     rows = await conn.execute(
-        select(repo_grants.c.action, principals.c.id, principals.c.kind, principals.c.email)
+        select(
+            repo_grants.c.action,
+            principals.c.id,
+            principals.c.kind,
+            # users by their normalized address: the spelling stored with an account would tell a grant to
+            # an existing account from one to an address that was only invited
+            func.coalesce(principals.c.login_email, principals.c.email).label("email"),
+        )
         .join(principals, principals.c.id == repo_grants.c.principal_id)
         .where(repo_grants.c.repo_id == repo.id, principals.c.disabled_at.is_(None))
-        .order_by(principals.c.email, repo_grants.c.action)
+        .order_by("email", repo_grants.c.action)
     )
     by_principal: dict[str, tuple[Row, list[RepoActions]]] = {}
     actions: dict[str, list[RepoActions]] = defaultdict(list)
@@ -36,13 +44,20 @@ async def list_grants(conn: AsyncConnection, repo: Row) -> list[RepoGrant]:
 async def grant(
     conn: AsyncConnection, org: OrgScope, repo: Row, ref: str, actions: list[RepoActions], by: str
 ) -> list[RepoGrant]:
-    """Add ``actions`` to what the principal may do on the repo (already granted ones are kept)."""
-    principal = await resolve_principal(conn, org, ref)
+    """Add ``actions`` to what the principal may do on the repo (already granted ones are kept).
+
+    An address without an account is invited (as by :func:`access.add_member`): the answer is the same
+    whether or not it has one.
+    """
+    if "@" in ref:
+        principal_id, _ = await principal_for_email(conn, org, valid_email(ref))
+    else:
+        principal_id = (await resolve_principal(conn, org, ref)).id
     held = set(
         (
             await conn.execute(
                 select(repo_grants.c.action).where(
-                    repo_grants.c.repo_id == repo.id, repo_grants.c.principal_id == principal.id
+                    repo_grants.c.repo_id == repo.id, repo_grants.c.principal_id == principal_id
                 )
             )
         ).scalars()
@@ -55,7 +70,7 @@ async def grant(
             [
                 {
                     "repo_id": repo.id,
-                    "principal_id": principal.id,
+                    "principal_id": principal_id,
                     "action": a.value,
                     "created": now,
                     "created_by": by,
@@ -69,8 +84,13 @@ async def grant(
 async def revoke(
     conn: AsyncConnection, org: OrgScope, repo: Row, ref: str, actions: list[RepoActions] | None
 ) -> list[RepoGrant]:
-    """Remove ``actions`` (all when ``None``) from what the principal was granted on the repo."""
-    principal = await resolve_principal(conn, org, ref)
+    """Remove ``actions`` (all when ``None``) from what the principal was granted on the repo; 404 alike
+    for an unknown principal and one without such a grant."""
+    refused = NotFound(f"{ref} holds no such grant on repo {org.org_name}/{repo.name}")
+    try:
+        principal = await resolve_principal(conn, org, ref)
+    except NotFound:
+        raise refused from None
     query = delete(repo_grants).where(
         repo_grants.c.repo_id == repo.id, repo_grants.c.principal_id == principal.id
     )
@@ -78,5 +98,5 @@ async def revoke(
         query = query.where(repo_grants.c.action.in_([a.value for a in actions]))
     result = await conn.execute(query)
     if result.rowcount == 0:
-        raise NotFound(f"{principal.email} holds no such grant on repo {org.org_name}/{repo.name}")
+        raise refused
     return await list_grants(conn, repo)

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.db.schema import web_sessions
+from arraylake.server.identity.service import accept_invitations
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.identity.tokens import hash_token
 from arraylake.types import utcnow
@@ -90,6 +91,7 @@ async def start(
                 expires_at=now + timedelta(seconds=lifetime),
             )
         )
+        await accept_invitations(conn, principal_id)
     claims = {
         "sub": principal_id,
         "aud": AUDIENCE,
