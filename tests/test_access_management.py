@@ -450,8 +450,11 @@ def test_who_may_manage_grants(people: People) -> None:
         assert deleted.status_code == 422, deleted.text
     with pytest.raises(ArraylakeValidationError):
         admin.grant_repo_access(f"{org}/shared", carol.email, [])
-    with pytest.raises(ArraylakeNotFoundError):
-        admin.grant_repo_access(f"{org}/shared", f"{unique('nobody')}@example.com", [RepoActions.CAN_READ])
+    # an address without an account is invited, exactly as one with an account would be granted
+    nobody = f"{unique('nobody')}@example.com"
+    invited = admin.grant_repo_access(f"{org}/shared", nobody, [RepoActions.CAN_READ])
+    assert [g.email for g in invited if g.email == nobody] == [nobody]
+    admin.revoke_repo_access(f"{org}/shared", nobody)
     outsider = Client(people.service.url, token=people.other.token).create_api_client(
         people.other.name, "outsider"
     )

@@ -13,11 +13,9 @@ import zarr
 from arraylake import Client
 from arraylake.types import OrgRole
 from tests.conftest import make_service
-from tests.support.seaweed import ROLE_ARN, VENDOR_KEY, VENDOR_SECRET, SeaweedFS
+from tests.support.seaweed import SeaweedFS
 from tests.support.service import ArraylakeService
 from tests.test_credential_vending import denied, fill, open_info
-
-ACCOUNT, ROLE_NAME = ROLE_ARN.removeprefix("arn:aws:iam::").split(":role/")
 
 
 @pytest.fixture
@@ -25,12 +23,7 @@ def aws_service(
     request: pytest.FixtureRequest, tmp_path: Path, seaweed: SeaweedFS
 ) -> Iterator[ArraylakeService]:
     """A service whose own AWS identity (the standard AWS variables) may assume the customer's role."""
-    env = {
-        "ARRAYLAKE_SERVER_AWS_STS_ENDPOINT_URL": seaweed.endpoint,
-        "AWS_ACCESS_KEY_ID": VENDOR_KEY,
-        "AWS_SECRET_ACCESS_KEY": VENDOR_SECRET,
-        "AWS_DEFAULT_REGION": seaweed.region,
-    }
+    env = seaweed.service_identity_env(seaweed.endpoint)
     service = make_service(tmp_path, "sqlite", request, env)
     service.start()
     yield service
@@ -42,12 +35,7 @@ def test_sessions_of_the_customer_role_reach_one_repo(
 ) -> None:
     org = aws_service.new_org("aws", local_bucket=False)
     admin = Client(org.url, token=org.token)
-    config = seaweed.bucket_config(s3_bucket)
-    config["auth_config"] = {
-        "method": "aws_customer_managed_role",
-        "external_customer_id": ACCOUNT,
-        "external_role_name": ROLE_NAME,
-    }
+    config = seaweed.customer_role_config(s3_bucket)
     admin.create_bucket_config(org=org.name, nickname="customer", **config)
     admin.set_default_bucket_config(org=org.name, nickname="customer")
     fill(admin.create_repo(f"{org.name}/alpha"), 1.0)

@@ -366,7 +366,7 @@ async def test_the_migration_goes_down_to_0004s_triggers_and_up_again(empty_data
         await upgrade(engine)
         at_head = await schema()
         assert "repo_list_version" in at_head[1] and at_head[0] != at_0005[0]
-        assert head_revision() == "0006"
+        assert head_revision() >= "0006"
 
         await sql(f"insert into orgs (id, name, display_name, created) values ('o1', 'o1', '', '{NOW}')")
         await sql(

@@ -29,6 +29,17 @@ def bearer(org: Org, token: str | None = None) -> httpx.Client:
     )
 
 
+def sts_auth(sts_endpoint: str) -> dict[str, str]:
+    """An sts_assume_role auth config whose STS is ``sts_endpoint``."""
+    return {
+        "method": "sts_assume_role",
+        "role_arn": "arn:aws:iam::000000000000:role/R",
+        "access_key_id": "k",
+        "secret_access_key": "s",
+        "sts_endpoint_url": sts_endpoint,
+    }
+
+
 def reader_token(org: Org, role: OrgRole = OrgRole.REPO_READER) -> str:
     made = Client(org.url, token=org.token).create_api_client(org.name, f"c-{role.value}", role=role)
     return made.token.token.get_secret_value()
@@ -74,13 +85,7 @@ def test_bucket_configs_may_not_name_internal_endpoints(
         **config,
         "nickname": "inside-sts",
         "extra_config": {"endpoint_url": "https://s3.example.com"},
-        "auth_config": {
-            "method": "sts_assume_role",
-            "role_arn": "arn:aws:iam::000000000000:role/R",
-            "access_key_id": "k",
-            "secret_access_key": "s",
-            "sts_endpoint_url": endpoint,
-        },
+        "auth_config": sts_auth(endpoint),
     }
     with bearer(org) as h:
         for body in (config, sts):
@@ -112,13 +117,7 @@ def test_junk_sts_endpoints_are_refused_clearly(public_only: ArraylakeService, j
         "platform": "s3",
         "name": "bkt",
         "extra_config": {"region_name": "us-east-1"},
-        "auth_config": {
-            "method": "sts_assume_role",
-            "role_arn": "arn:aws:iam::000000000000:role/R",
-            "access_key_id": "k",
-            "secret_access_key": "s",
-            "sts_endpoint_url": junk,
-        },
+        "auth_config": sts_auth(junk),
     }
     with bearer(org) as h:
         answer = h.post(f"/orgs/{org.name}/buckets", json=body)
@@ -181,13 +180,7 @@ def test_upstream_errors_are_not_reflected_to_readers(service: ArraylakeService,
             "platform": "s3",
             "name": s3_bucket,
             "extra_config": {"region_name": "us-east-1"},
-            "auth_config": {
-                "method": "sts_assume_role",
-                "role_arn": "arn:aws:iam::000000000000:role/R",
-                "access_key_id": "k",
-                "secret_access_key": "s",
-                "sts_endpoint_url": f"http://127.0.0.1:{server.server_address[1]}",
-            },
+            "auth_config": sts_auth(f"http://127.0.0.1:{server.server_address[1]}"),
         }
         with bearer(org) as h:
             assert h.post(f"/orgs/{org.name}/buckets", json=body).status_code == 201

@@ -152,6 +152,27 @@ class SeaweedFS:
         }
         return config
 
+    def customer_role_config(self, bucket: str, **auth: object) -> dict:
+        """Arguments for ``create_bucket_config`` of an ``aws_customer_managed_role`` config of the role."""
+        account, role_name = ROLE_ARN.removeprefix("arn:aws:iam::").split(":role/")
+        config = self.bucket_config(bucket)
+        config["auth_config"] = {
+            "method": "aws_customer_managed_role",
+            "external_customer_id": account,
+            "external_role_name": role_name,
+            **auth,
+        }
+        return config
+
+    def service_identity_env(self, sts_endpoint: str) -> dict[str, str]:
+        """The service's own AWS identity, which may assume the role at ``sts_endpoint``."""
+        return {
+            "ARRAYLAKE_SERVER_AWS_STS_ENDPOINT_URL": sts_endpoint,
+            "AWS_ACCESS_KEY_ID": VENDOR_KEY,
+            "AWS_SECRET_ACCESS_KEY": VENDOR_SECRET,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+
     def stop(self) -> None:
         self.process.stop()
         shutil.rmtree(self.root, ignore_errors=True)

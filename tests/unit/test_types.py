@@ -165,13 +165,21 @@ def test_azure_anonymous_needs_storage_account() -> None:
         (
             "gs",
             {},
-            {"method": "aws_customer_managed_role", "external_customer_id": "c", "external_role_name": "r"},
+            {
+                "method": "aws_customer_managed_role",
+                "external_customer_id": "123456789012",
+                "external_role_name": "r",
+            },
             "minio, s3, s3-compatible",
         ),
         (
             "azure",
             {},
-            {"method": "customer_managed_role", "external_customer_id": "c", "external_role_name": "r"},
+            {
+                "method": "customer_managed_role",
+                "external_customer_id": "123456789012",
+                "external_role_name": "r",
+            },
             "minio, s3, s3-compatible",
         ),
         (
@@ -255,6 +263,7 @@ def test_hmac_secret_is_masked_in_repr_and_str_but_sent_in_json() -> None:
         "method": "hmac",
         "access_key_id": "AKIDEXAMPLE",
         "secret_access_key": SECRET,
+        "writers_only": False,
     }
     assert bucket.model_dump(mode="json")["auth_config"]["secret_access_key"] == SECRET
     # In Python mode the secret stays wrapped, so it cannot leak through a casual print of a dict.
