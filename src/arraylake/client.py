@@ -17,14 +17,14 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-import icechunk
 
 from arraylake import login as login_flow
 from arraylake import storage as storage_mod
+from arraylake._lazy import lazy_module
 from arraylake._sync import blocking, run_sync
 from arraylake.access import AccessMethods
 from arraylake.config import config as _config
@@ -64,8 +64,23 @@ from arraylake.types import (
     StorageBinding,
 )
 
-RepoConfig = icechunk.RepositoryConfig | None
-IcechunkRepository = icechunk.Repository
+if TYPE_CHECKING:
+    import icechunk
+
+    RepoConfig = icechunk.RepositoryConfig | None
+    IcechunkRepository = icechunk.Repository
+else:
+    icechunk = lazy_module("icechunk")
+
+
+def __getattr__(name: str) -> Any:
+    # The documented annotation aliases, without importing icechunk with this module.
+    if name == "RepoConfig":
+        return icechunk.RepositoryConfig | None
+    if name == "IcechunkRepository":
+        return icechunk.Repository
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _URI_SCHEMES = {
     "s3": Platform.S3,

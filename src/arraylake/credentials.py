@@ -15,13 +15,17 @@ import hashlib
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import icechunk
-
+from arraylake._lazy import lazy_module
 from arraylake.login import LoginAuth
 from arraylake.transport import TokenAuth, Transport, TransportSettings
 from arraylake.types import AnyCredentials, AzureCredentials, GSCredentials, S3Credentials, utcnow
+
+if TYPE_CHECKING:
+    import icechunk
+else:
+    icechunk = lazy_module("icechunk")
 
 Access = Literal["read", "write"]
 # Hand out cached credentials only while they have this much life left (or half their life, if shorter).

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-import httpx
-
 from arraylake._version import __version__
 from arraylake.config import config as _config
 
@@ -98,6 +96,8 @@ def get_versions() -> dict[str, str]:
 
 def get_service_info(service_uri: str, *, timeout: float = 5.0) -> dict[str, Any]:
     """What the service at ``service_uri`` says it is (``GET /``, no credentials), or why it could not say."""
+    import httpx  # not on the import path of `arraylake --help`
+
     info: dict[str, Any] = {"uri": service_uri}
     verify = _config.get("service.ssl.verify", True)
     cafile = _config.get("service.ssl.cafile", None)

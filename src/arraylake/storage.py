@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import icechunk
-
+from arraylake._lazy import lazy_module
 from arraylake.names import join_prefix
 from arraylake.types import (
     LOCAL_PATH_KEY,
@@ -29,6 +28,11 @@ from arraylake.types import (
     S3Credentials,
     VirtualChunkCredentials,
 )
+
+if TYPE_CHECKING:
+    import icechunk
+else:
+    icechunk = lazy_module("icechunk")
 
 
 @dataclass(frozen=True)

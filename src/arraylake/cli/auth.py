@@ -7,17 +7,19 @@ import json
 import webbrowser
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, want_json
-from arraylake.client import Client
 from arraylake.diagnostics import get_service_info
 from arraylake.token_file import read_tokens, token_path
 from arraylake.types import ApiTokenInfo, DeviceAuthorizationResponse, UserInfo
+
+if TYPE_CHECKING:
+    from arraylake.client import Client
 
 app = ArraylakeTyper(
     name="auth",

@@ -14,8 +14,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-import httpx
-import icechunk
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -25,13 +23,9 @@ from arraylake.cli.clicklib import ClickException
 from arraylake.cli.output import err_console, one_line
 from arraylake.exceptions import ArraylakeError
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    ArraylakeError,
-    ValueError,
-    httpx.HTTPError,
-    icechunk.IcechunkError,
-    OSError,
-)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ArraylakeError, ValueError, OSError)
+# Errors of libraries that are imported only by the commands that need them: (module, class name).
+EXPECTED_LIBRARY_ERRORS = (("httpx", "HTTPError"), ("icechunk", "IcechunkError"))
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
@@ -131,9 +125,31 @@ def _usage_line(exc: ClickException) -> str:
     return f"{message} (see '{ctx.command_path} -h')"
 
 
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """The errors that end a run with one line; a library not imported yet cannot have raised one."""
+    loaded = [
+        getattr(sys.modules[module], name)
+        for module, name in EXPECTED_LIBRARY_ERRORS
+        if module in sys.modules
+    ]
+    return (*EXPECTED_ERRORS, *loaded)
+
+
+def quiet_icechunk() -> None:
+    """Icechunk's warnings are for library users, not for the command line: errors only, unless asked."""
+    if "ICECHUNK_LOG" in os.environ or state.state.debug:
+        return
+    icechunk = sys.modules.get("icechunk")
+    if icechunk is None:
+        os.environ["ICECHUNK_LOG"] = "error"  # read by icechunk when a command imports it
+    else:
+        icechunk.set_logs_filter("error")
+
+
 def report(exc: BaseException) -> None:
     """One line on stderr for an expected failure."""
-    if isinstance(exc, icechunk.IcechunkError):
+    icechunk = sys.modules.get("icechunk")
+    if icechunk is not None and isinstance(exc, icechunk.IcechunkError):
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     else:
         message = str(exc) or type(exc).__name__
@@ -152,8 +168,7 @@ class RootGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         state.start()
-        if "ICECHUNK_LOG" not in os.environ and not state.state.debug:
-            icechunk.set_logs_filter("error")  # its warnings are for library users, not here
+        quiet_icechunk()
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -168,7 +183,7 @@ class RootGroup(TyperGroup):
         except typer.Abort:
             err_console.print("Aborted.")
             sys.exit(1)
-        except EXPECTED_ERRORS as exc:
+        except expected_errors() as exc:
             if state.state.debug:
                 raise
             report(exc)

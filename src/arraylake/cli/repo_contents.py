@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-import icechunk
 import typer
-import zarr
 from rich.markup import escape
 from rich.tree import Tree
 
+from arraylake._lazy import lazy_module
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, RepoName, want_json
+
+if TYPE_CHECKING:
+    import icechunk
+    import zarr
+else:
+    icechunk = lazy_module("icechunk")
+    zarr = lazy_module("zarr")
 
 app = ArraylakeTyper()
 

@@ -7,16 +7,18 @@ command's click context lives, so the ``Client`` the command makes picks them up
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
 
 from arraylake._sync import run_sync
 from arraylake.cli.config_check import check_config
-from arraylake.client import Client
 from arraylake.config import config as _config
 from arraylake.config import refresh
+
+if TYPE_CHECKING:
+    from arraylake.client import Client
 
 
 @dataclass
@@ -70,6 +72,8 @@ def config() -> Any:
 
 def client() -> Client:
     """A ``Client`` from the configuration in effect, checked first; closed with the command."""
+    from arraylake.client import Client
+
     check_config(config())
     made = Client()
     if state.ctx is not None:
