@@ -60,6 +60,7 @@ from arraylake.types import (
     RepoKind,
     RepoMetadata,
     RepoModel,
+    RepoModifyRequest,
     S3Credentials,
     StorageBinding,
 )
@@ -154,7 +155,7 @@ class AsyncClient(AccessMethods):
     # ------------------------------------------------------------------------------------------------ repos
 
     async def list_repos(
-        self, org: str, *, filter_metadata: RepoMetadata | None = None
+        self, org: str, *, filter_metadata: RepoMetadata | None = None, include_deleted: bool = False
     ) -> Sequence[RepoModel]:
         """List all repositories for the specified org.
 
@@ -162,12 +163,19 @@ class AsyncClient(AccessMethods):
             org: Name of the org.
             filter_metadata: Only repos whose metadata holds every given key/value pair (a list-valued
                 metadata entry matches a scalar it contains).
+            include_deleted: Also list soft-deleted repos that can still be restored (for those who may
+                list all of the org's repos); theirs are ``deleted_at``, ``deleted_by_email`` and
+                ``restorable_until``, after which the service removes them and their data.
         """
         repos: list[Repo] = []
         page = 1
         while True:
             result = await self.list_repos_paginated(
-                org, page=page, page_size=_LIST_PAGE_SIZE, filter_metadata=filter_metadata
+                org,
+                page=page,
+                page_size=_LIST_PAGE_SIZE,
+                filter_metadata=filter_metadata,
+                include_deleted=include_deleted,
             )
             repos.extend(result.items)
             if page >= result.pages:
@@ -182,6 +190,7 @@ class AsyncClient(AccessMethods):
         page_size: int = 50,
         filter_metadata: RepoMetadata | None = None,
         after: str | None = None,
+        include_deleted: bool = False,
     ) -> PaginatedRepos:
         """One page of the org's repos, ordered by name.
 
@@ -194,11 +203,15 @@ class AsyncClient(AccessMethods):
             filter_metadata: Only repos whose metadata matches every pair.
             after: A cursor instead of ``page``: the repos after this name (the last name of the previous
                 page). Every page then costs the same, at any depth; the answer's ``page`` is 0.
+            include_deleted: Also list restorable soft-deleted repos (see :meth:`list_repos`); not with
+                ``after``.
         """
         validate_org_name(org)
         params: dict[str, Any] = {"page": page, "size": page_size}
         if after is not None:
             params["after"] = after
+        if include_deleted:
+            params["include_ghosts"] = "true"
         if filter_metadata:
             params["filter_metadata"] = _json(filter_metadata)
         body = await self._transport.get_json(f"/orgs/{org}/repos/paginated", params=params)
@@ -330,11 +343,14 @@ class AsyncClient(AccessMethods):
         prefix: str | None = None,
         config: RepoConfig = None,
         virtual_container_nicknames: dict[str, str] | None = None,
+        description: str | None = None,
+        metadata: RepoMetadata | None = None,
     ) -> IcechunkRepository:
         """Get a repo by name, creating it if it doesn't exist yet.
 
         If the repo exists, ``bucket_config_nickname`` (when given) must be the bucket it lives in, and
-        ``prefix`` is ignored. Other arguments are as in :meth:`create_repo`.
+        ``prefix``, ``description`` and ``metadata`` are ignored (change them with :meth:`modify_repo`).
+        Other arguments are as in :meth:`create_repo`.
         """
         org, repo_name = parse_repo_name(name)
         for _ in range(3):
@@ -349,6 +365,8 @@ class AsyncClient(AccessMethods):
                         prefix=prefix,
                         config=config,
                         virtual_container_nicknames=virtual_container_nicknames,
+                        description=description,
+                        metadata=metadata,
                     )
                 except ArraylakeConflictError:
                     continue  # created concurrently by someone else: open theirs
@@ -524,6 +542,60 @@ class AsyncClient(AccessMethods):
                 return
             on_progress(progress.removed_objects)
             await asyncio.sleep(DELETION_POLL_SECONDS)
+
+    async def restore_repo(self, name: str) -> RepoModel:
+        """Bring back a repo deleted with ``immediate=False``, with its data, before the service's grace
+        period ends (see ``list_repos(org, include_deleted=True)``). Org admins and holders of
+        ``CAN_MANAGE_USERS`` on the repo may.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+        """
+        org, repo_name = parse_repo_name(name)
+        response = await self._transport.request("POST", f"/orgs/{org}/{repo_name}/restore")
+        return Repo.model_validate(response.json())
+
+    async def modify_repo(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        add_metadata: RepoMetadata | None = None,
+        remove_metadata: Sequence[str] | None = None,
+        update_metadata: RepoMetadata | None = None,
+    ) -> RepoModel:
+        """Change a repo's description or metadata (writers may), all at once or not at all.
+
+        Args:
+            name: Full name of the repo, ``ORG/REPO``.
+            description: The new description; ``""`` clears it, ``None`` leaves it.
+            add_metadata: New keys; a key that exists already with another value is a conflict.
+            remove_metadata: Keys to remove; a key that does not exist is a conflict.
+            update_metadata: Keys to set, whether they exist or not.
+
+        A key may be in only one of the three. Returns the changed repo.
+        """
+        org, repo_name = parse_repo_name(name)
+        change = RepoModifyRequest.model_validate(
+            {
+                key: value
+                for key, value in {
+                    "description": description,
+                    "add_metadata": add_metadata,
+                    "remove_metadata": list(remove_metadata) if remove_metadata is not None else None,
+                    "update_metadata": update_metadata,
+                }.items()
+                if value is not None
+            }
+        )
+        if not change.model_fields_set:
+            raise ValueError("nothing to change: give a description or metadata to add, remove or update")
+        response = await self._transport.request(
+            "PATCH",
+            f"/orgs/{org}/{repo_name}",
+            json_body=change.model_dump(mode="json", include=change.model_fields_set),
+        )
+        return Repo.model_validate(response.json())
 
     # -------------------------------------------------------------------------------------- bucket configs
 
@@ -869,6 +941,8 @@ class Client:
     import_repo = blocking(AsyncClient.import_repo)
     get_icechunk_storage = blocking(AsyncClient.get_icechunk_storage)
     delete_repo = blocking(AsyncClient.delete_repo)
+    restore_repo = blocking(AsyncClient.restore_repo)
+    modify_repo = blocking(AsyncClient.modify_repo)
     # virtual chunk containers
     get_icechunk_container_credentials_from_bucket = blocking(
         AsyncClient.get_icechunk_container_credentials_from_bucket

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arraylake._lazy import lazy_module
+from arraylake.icechunk_logs import quiet_local_storage
 from arraylake.names import join_prefix
 from arraylake.types import (
     LOCAL_PATH_KEY,
@@ -35,6 +36,9 @@ else:
     icechunk = lazy_module("icechunk")
 
 
+LOCAL_BUILDER = "local_filesystem_storage"
+
+
 @dataclass(frozen=True)
 class StorageArguments:
     """Which ``icechunk`` builder to call, and with what."""
@@ -43,6 +47,9 @@ class StorageArguments:
     kwargs: dict[str, Any]
 
     def build(self) -> icechunk.Storage:
+        if self.builder == LOCAL_BUILDER:
+            with quiet_local_storage():
+                return icechunk.local_filesystem_storage(**self.kwargs)
         return getattr(icechunk, self.builder)(**self.kwargs)
 
 
@@ -116,9 +123,7 @@ def storage_arguments(
     """
     platform = bucket.platform
     if platform == Platform.LOCAL:
-        return StorageArguments(
-            "local_filesystem_storage", {"path": os.path.join(local_bucket_path(bucket), prefix)}
-        )
+        return StorageArguments(LOCAL_BUILDER, {"path": os.path.join(local_bucket_path(bucket), prefix)})
     if platform in S3_LIKE_PLATFORMS:
         kwargs: dict[str, Any] = {
             "bucket": bucket.name,

@@ -533,6 +533,9 @@ class Repo(WireModel):
     prefix: str
     deleted_at: UtcDatetime | None = None
     deleted_by: UUID | None = None
+    # Extensions of the hosted protocol, set on soft-deleted repos only (listed with include_ghosts).
+    deleted_by_email: str | None = None
+    restorable_until: UtcDatetime | None = None  # then the repo and its data are removed for good
     retain_data: bool = False
 
     @property

@@ -1,10 +1,12 @@
-"""``arraylake repo ...``: the catalog side of repos (list, create, delete, info) and who may use them.
+"""``arraylake repo ...``: the catalog side of repos (list, create, modify, delete, restore, info) and who
+may use them.
 
 What is inside a repo (tree, history, branches, tags) is in :mod:`arraylake.cli.repo_contents`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -24,6 +26,24 @@ app.add_typer(repo_contents.app)
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, Any] | None:
     return dict(state.parse_pair(item, option) for item in items) if items else None
+
+
+def _metadata(items: list[str] | None, option: str) -> dict[str, Any] | None:
+    """``KEY=VALUE`` pairs, or JSON objects (as the hosted CLI takes them), merged."""
+    if not items:
+        return None
+    merged: dict[str, Any] = {}
+    for item in items:
+        if item.lstrip().startswith("{"):
+            try:
+                found = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"invalid JSON {item!r}: {exc}", param_hint=f"'{option}'") from exc
+            merged.update(found)
+        else:
+            key, value = state.parse_pair(item, option)
+            merged[key] = value
+    return merged
 
 
 def _default_org(org: str | None) -> str:
@@ -60,13 +80,34 @@ def list_repos(
             help="Only repos whose metadata has this value (repeatable: all must match).",
         ),
     ] = None,
+    deleted: Annotated[
+        bool,
+        typer.Option(
+            "--deleted",
+            help="Only the deleted repos that can still be restored: when, by whom, and until when.",
+        ),
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """The org's repos, by name."""
     org = _default_org(org)
-    repos = state.client().list_repos(org, filter_metadata=_pairs(filters, "--filter"))
+    repos = state.client().list_repos(
+        org, filter_metadata=_pairs(filters, "--filter"), include_deleted=deleted
+    )
+    if deleted:
+        repos = [r for r in repos if r.deleted_at is not None]
     if want_json(json_output):
         output.print_json(repos)
+        return
+    if deleted:
+        output.table(
+            ["Name", "Deleted (UTC)", "Deleted by", "Restorable until (UTC)", "Description"],
+            [
+                (r.name, r.deleted_at, r.deleted_by_email or r.deleted_by, r.restorable_until, r.description)
+                for r in repos
+            ],
+            title=f"Deleted repos of {org} (`arraylake repo restore {org}/NAME` brings one back)",
+        )
         return
     output.table(
         ["Name", "Created", "Updated", "Description", "Metadata", "Status"],
@@ -123,6 +164,57 @@ def create(
 
 
 @app.command()
+def modify(
+    name: RepoName,
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help='The new description ("" clears it).')
+    ] = None,
+    add: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-metadata",
+            "-a",
+            metavar="KEY=VALUE",
+            help="Add a key that does not exist yet (repeatable; or a JSON object).",
+        ),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove-metadata", "-r", metavar="KEY", help="Remove a key (repeatable)."),
+    ] = None,
+    update: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--update-metadata",
+            "-u",
+            metavar="KEY=VALUE",
+            help="Set a key, whether it exists or not (repeatable; or a JSON object).",
+        ),
+    ] = None,
+    json_output: Json = False,
+) -> None:
+    """Change a repo's description or metadata; VALUE is read as YAML (`10`, `true`, `era5`)."""
+    if description is None and not (add or remove or update):
+        raise typer.BadParameter(
+            "give --description, --add-metadata, --remove-metadata or --update-metadata",
+            param_hint="'ORG/REPO'",
+        )
+    changed = state.client().modify_repo(
+        name,
+        description=description,
+        add_metadata=_metadata(add, "--add-metadata"),
+        remove_metadata=remove,
+        update_metadata=_metadata(update, "--update-metadata"),
+    )
+    if want_json(json_output):
+        output.print_json(changed)
+        return
+    output.details(
+        {"Name": changed.full_name, "Description": changed.description, "Metadata": changed.metadata}
+    )
+
+
+@app.command()
 def delete(
     name: RepoName,
     yes: Yes = False,
@@ -130,18 +222,45 @@ def delete(
         bool,
         typer.Option("--retain-data", help="Keep the data in the bucket; remove only the catalog entry."),
     ] = False,
+    soft: Annotated[
+        bool,
+        typer.Option(
+            "--soft/--immediate",
+            help="--soft keeps it restorable for the service's grace period (`repo restore`); "
+            "--immediate (the default) removes it now.",
+        ),
+    ] = False,
 ) -> None:
     """Delete a repo and all its data (asks first, unless `--yes`)."""
     client = state.client()
     repo = client.get_repo_object(name)  # fails clearly before asking, if there is no such repo
     what = "from the catalog (its data stays in the bucket)" if retain_data else "and all its data"
+    if soft:
+        what += " after a grace period (restorable until then)"
     if not yes:
         typer.confirm(f"Delete repo {repo.full_name} {what}?", abort=True, err=True)
+    if soft:
+        client.delete_repo(name, imsure=True, imreallysure=True, immediate=False, retain_data=retain_data)
+        output.say(
+            f"Deleted repo [bold]{repo.full_name}[/bold]; `arraylake repo restore {repo.full_name}` "
+            f"brings it back until its grace period ends (`arraylake repo list {repo.org} --deleted`)."
+        )
+        return
     with output.count_bar(f"Deleting {repo.full_name}", "objects removed") as progress:
         client.delete_repo(
             name, imsure=True, imreallysure=True, retain_data=retain_data, on_progress=progress
         )
     output.say(f"Deleted repo [bold]{repo.full_name}[/bold].")
+
+
+@app.command()
+def restore(name: RepoName, json_output: Json = False) -> None:
+    """Bring back a repo deleted with `--soft`, with its data, before its grace period ends."""
+    restored = state.client().restore_repo(name)
+    if want_json(json_output):
+        output.print_json(restored)
+        return
+    output.say(f"Restored repo [bold]{restored.full_name}[/bold].")
 
 
 def _info(repo: RepoModel) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from arraylake.server.db.schema import (
     LIFECYCLE_GHOST,
     buckets,
     orgs,
+    principals,
     repo_metadata,
     repos,
 )
@@ -93,6 +94,7 @@ class RepoReader:
         self.org = org
         self._buckets: dict[str, BucketResponse] = {}
         self._default_id: str | bool | None = False
+        self.deleter_emails: dict[str, str] = {}  # principal id -> email, for soft-deleted repos
 
     def seed(self, bucket: Row | None, default_id: str | None) -> None:
         """Use a bucket row fetched with the repo (one query instead of three on the hot path)."""
@@ -125,6 +127,7 @@ class RepoReader:
 
     async def to_wire(self, row: Row) -> Repo:
         deleted = row.lifecycle in (LIFECYCLE_GHOST, LIFECYCLE_DELETING)
+        ghost = row.lifecycle == LIFECYCLE_GHOST
         return Repo(
             _id=row.id,
             org=self.org.org_name,
@@ -141,6 +144,8 @@ class RepoReader:
             prefix=row.prefix,
             deleted_at=row.deleted_at if deleted else None,
             deleted_by=row.deleted_by if deleted else None,
+            deleted_by_email=self.deleter_emails.get(row.deleted_by) if ghost else None,
+            restorable_until=row.cleanup_due_at if ghost else None,
             retain_data=row.retain_data,
         )
 
@@ -285,10 +290,20 @@ async def list_repos(
     for row in rows:
         record = _record(row)
         reader.seed(record.bucket, record.default_bucket_id)
+    deleters = {row.deleted_by for row in rows if row.lifecycle == LIFECYCLE_GHOST and row.deleted_by}
+    if deleters:
+        reader.deleter_emails = await _emails(conn, deleters)
     items = [await reader.to_wire(row) for row in rows]
     return PaginatedRepos(
         items=items, total=total, page=page, size=size, pages=max(1, math.ceil(total / size))
     )
+
+
+async def _emails(conn: AsyncConnection, principal_ids: set[str]) -> dict[str, str]:
+    found = await conn.execute(
+        select(principals.c.id, principals.c.email).where(principals.c.id.in_(sorted(principal_ids)))
+    )
+    return {row.id: row.email for row in found}
 
 
 async def _page_rows(conn: AsyncConnection, where: list[Any], offset: int, size: int) -> list[Row]:
@@ -513,7 +528,8 @@ async def _check_name_free(conn: AsyncConnection, org: OrgScope, name: str, now:
     if holder.lifecycle == LIFECYCLE_GHOST:
         raise Conflict(
             f"repo {full} was deleted and can be restored until {holder.cleanup_due_at:%Y-%m-%d %H:%M} UTC; "
-            "restore it, or delete it with immediate=true to reuse the name"
+            f"restore it (`arraylake repo restore {full}`, Client.restore_repo), or delete it for good "
+            "(delete with immediate=true) to reuse the name"
         )
     raise Conflict(f"repo {full} already exists")
 
@@ -676,12 +692,25 @@ async def set_status(
 async def modify_repo(
     conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str, change: RepoModifyRequest
 ) -> Repo:
+    """Change the description and metadata, all or nothing.
+
+    ``add_metadata`` adds new keys (409 for a key that exists with another value: its value stays unless
+    it is updated); ``update_metadata`` sets keys whether or not they exist; ``remove_metadata`` removes
+    existing keys (409 for a missing one, likely a misspelling). A key may appear in one of them only
+    (422). An empty description clears it.
+    """
+    _check_one_change_per_key(change)
     row = await repo_row(conn, org, name)
     metadata = dict(row.metadata or {})
+    missing = [key for key in change.remove_metadata or [] if key not in metadata]
+    if missing:
+        have = ", ".join(repr(k) for k in sorted(metadata)) or "none"
+        raise Conflict(f"metadata key {missing[0]!r} does not exist, so it cannot be removed (keys: {have})")
     for key in change.remove_metadata or []:
-        metadata.pop(key, None)
+        metadata.pop(key, None)  # a key may be listed twice
     for key, value in (change.add_metadata or {}).items():
-        if key in metadata:
+        # The same value again is no conflict: a retried request must not fail.
+        if key in metadata and metadata[key] != value:
             raise Conflict(f"metadata key {key!r} already exists; use update_metadata to change it")
         metadata[key] = value
     metadata.update(change.update_metadata or {})
@@ -691,10 +720,21 @@ async def modify_repo(
         raise InvalidInput(str(exc)) from exc
     values: dict[str, Any] = {"metadata": metadata or None, "updated": utcnow()}
     if "description" in change.model_fields_set:
-        values["description"] = change.description
+        values["description"] = change.description or None
     await conn.execute(update(repos).where(repos.c.id == row.id).values(**values))
     await write_index(conn, row.id, metadata)
     return await get_repo(conn, codec, org, name)
+
+
+def _check_one_change_per_key(change: RepoModifyRequest) -> None:
+    seen: dict[str, str] = {}
+    for field in ("add_metadata", "update_metadata", "remove_metadata"):
+        for key in getattr(change, field) or []:
+            if key in seen and seen[key] != field:
+                raise InvalidInput(
+                    f"metadata key {key!r} is in both {seen[key]} and {field}: change each key once"
+                )
+            seen[key] = field
 
 
 # ----------------------------------------------------------------------------------------------- deleting
@@ -746,6 +786,8 @@ async def delete_repo(
         "retain_data": retain_data,
         "updated": now,
     }
+    if not immediate and row.lifecycle == LIFECYCLE_GHOST:
+        return None  # deleted already: its deadline stays
     if not immediate and row.lifecycle != LIFECYCLE_CREATING:
         due = now + timedelta(seconds=grace_seconds)
         await conn.execute(
@@ -765,17 +807,48 @@ async def delete_repo(
 
 
 async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
-    """Bring a ghost back before its grace period ends."""
-    row = await repo_row(conn, org, name, (LIFECYCLE_GHOST,))
-    await conn.execute(
-        update(repos)
-        .where(and_(repos.c.id == row.id, repos.c.lifecycle == LIFECYCLE_GHOST))
-        .values(
-            lifecycle=LIFECYCLE_ACTIVE,
-            deleted_at=None,
-            deleted_by=None,
-            cleanup_due_at=None,
-            updated=utcnow(),
+    """Bring a ghost back before its data is removed; 409 saying why when that is not possible."""
+    validate_repo_name(name)
+    full = f"{org.org_name}/{name}"
+    holder = (
+        await conn.execute(
+            select(repos.c.id, repos.c.lifecycle).where(
+                repos.c.org_id == org.org_id, repos.c.live_name == name
+            )
         )
-    )
-    return await get_repo(conn, codec, org, name)
+    ).one_or_none()
+    if holder is not None and holder.lifecycle == LIFECYCLE_GHOST:
+        restored = await conn.execute(
+            update(repos)
+            .where(and_(repos.c.id == holder.id, repos.c.lifecycle == LIFECYCLE_GHOST))
+            .values(
+                lifecycle=LIFECYCLE_ACTIVE,
+                deleted_at=None,
+                deleted_by=None,
+                cleanup_due_at=None,
+                updated=utcnow(),
+            )
+        )
+        if restored.rowcount == 1:
+            return await get_repo(conn, codec, org, name)
+    if holder is not None and holder.lifecycle == LIFECYCLE_ACTIVE:
+        raise Conflict(f"repo {full} exists and is not deleted: there is nothing to restore")
+    if holder is not None and holder.lifecycle == LIFECYCLE_CREATING:
+        raise Conflict(f"the name {full} is being taken by a new repo: there is nothing to restore")
+    purging = (
+        await conn.execute(
+            select(repos.c.id)
+            .where(
+                repos.c.org_id == org.org_id,
+                repos.c.name == name,
+                repos.c.lifecycle == LIFECYCLE_DELETING,
+            )
+            .limit(1)
+        )
+    ).one_or_none()
+    if purging is not None:
+        raise Conflict(
+            f"repo {full} can no longer be restored: its grace period is over (or it was deleted "
+            "with immediate=true) and its data is being removed"
+        )
+    raise NotFound(f"repo {full} not found: there is no deleted repo of that name to restore")
