@@ -118,8 +118,9 @@ class ServiceCredentials:
             transport = _transports.get(key)
             if transport is None:
                 auth = TokenAuth(self.token) if self.token else LoginAuth(self.service_uri)
+                # This provider exists because the service handed out the first credentials.
                 transport = _transports[key] = Transport(
-                    self.service_uri, auth, TransportSettings.from_config()
+                    self.service_uri, auth, TransportSettings.from_config(), reached=True
                 )
         return transport
 

@@ -63,6 +63,16 @@ class ArraylakeConnectionError(ArraylakeError, ConnectionError):
     """The service could not be reached."""
 
 
+class NotArraylakeServiceError(ArraylakeConnectionError):
+    """Something answered at the service's address, but not in the Arraylake dialect (a web page, an object
+    store's XML, another API): most likely a wrong ``service.uri``."""
+
+    def __init__(self, message: str, *, status_code: int, content_type: str):
+        super().__init__(message)
+        self.status_code = status_code
+        self.content_type = content_type
+
+
 class BucketNotFoundError(ArraylakeNotFoundError):
     """No bucket config with that nickname exists in the org."""
 

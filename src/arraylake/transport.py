@@ -5,18 +5,26 @@ Requests go out on an httpx client per event loop (the async core), or, for the 
 
 Retries: 429, 502, 503 and 504 for every method (the service answers those only for transient trouble), with
 ``Retry-After`` honoured and exponential backoff otherwise; connection failures before a request was sent are
-retried for every method, other transport failures only for idempotent methods.
+retried for every method, other transport failures only for idempotent methods. A connection that fails
+before the service has ever answered (nothing listens there, no such host) fails at once: retrying a wrong
+address only makes the user wait. Each retry is logged at debug level on ``arraylake.transport`` and told to
+the hook of :func:`retry_notices` (the command line prints it).
+
+Answers that are not in the service's dialect (JSON, errors as ``{"detail": ...}``) raise
+:class:`NotArraylakeServiceError` instead of passing on another server's web page or XML.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,12 +33,51 @@ import httpx
 from arraylake._sync import run_sync
 from arraylake._version import __version__
 from arraylake.config import config
-from arraylake.exceptions import ArraylakeConnectionError, error_class_for_status
+from arraylake.exceptions import ArraylakeConnectionError, NotArraylakeServiceError, error_class_for_status
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+GATEWAY_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 60.0
+UNREACHABLE_HINT = (
+    "is the service running (`arraylake server start`), and is `service.uri` the right address?"
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A retry the transport is about to make."""
+
+    method: str
+    url: str
+    reason: str
+    attempt: int
+    limit: int
+    delay: float
+
+    def __str__(self) -> str:
+        return (
+            f"Retrying {self.method} {self.url} in {self.delay:.1f} s "
+            f"({self.attempt} of {self.limit}): {self.reason}"
+        )
+
+
+RetryHook = Callable[[Retry], None]
+_retry_hook: RetryHook | None = None
+
+
+@contextmanager
+def retry_notices(hook: RetryHook) -> Iterator[None]:
+    """Call ``hook`` before every retry of every transport of this process while the block runs."""
+    global _retry_hook
+    previous, _retry_hook = _retry_hook, hook
+    try:
+        yield
+    finally:
+        _retry_hook = previous
 
 
 @dataclass
@@ -95,8 +142,42 @@ def _describe(detail: object) -> str:
     return str(detail)
 
 
-def raise_for_status(response: httpx.Response) -> None:
-    """Raise the typed client exception for an error response, with the service's detail and request id."""
+def _media_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def speaks_arraylake(response: httpx.Response) -> bool:
+    """Whether an answer is in the service's dialect: JSON (or nothing), errors as ``{"detail": ...}``."""
+    media = _media_type(response)
+    is_json = media == "application/json" or media.endswith("+json")
+    if response.is_success:
+        return is_json or not response.content
+    if not is_json:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "detail" in body
+
+
+def _foreign_answer(service_uri: str, response: httpx.Response) -> NotArraylakeServiceError:
+    what = _media_type(response) or "no content type"
+    message = (
+        f"{service_uri} does not look like an Arraylake service (answered {response.status_code} {what})"
+    )
+    if response.status_code in GATEWAY_STATUSES:
+        message += ": a proxy or gateway in front of a service that is down?"
+    return NotArraylakeServiceError(message, status_code=response.status_code, content_type=what)
+
+
+def raise_for_status(response: httpx.Response, service_uri: str | None = None) -> None:
+    """Raise the typed client exception for an error response, with the service's detail and request id.
+
+    With ``service_uri``: also for an answer that is not in the service's dialect, whatever its status.
+    """
+    if service_uri is not None and not speaks_arraylake(response):
+        raise _foreign_answer(service_uri, response)
     if response.is_success:
         return
     detail = _error_detail(response)
@@ -107,6 +188,10 @@ def raise_for_status(response: httpx.Response) -> None:
         message += f" [request-id: {request_id}]"
     cls = error_class_for_status(response.status_code)
     raise cls(message, status_code=response.status_code, detail=detail, request_id=request_id)
+
+
+def _reason(exc: httpx.TransportError) -> str:
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
 
 
 class Auth(Protocol):
@@ -167,16 +252,28 @@ class Attempts:
 
     def after_transport_error(self, exc: httpx.TransportError) -> float:
         """The pause before sending again; raises ``ArraylakeConnectionError`` when it is time to give up."""
+        if isinstance(exc, httpx.ConnectError) and not self.transport.reached:
+            raise ArraylakeConnectionError(
+                f"could not reach the Arraylake service at {self.transport.service_uri}"
+                f" ({_reason(exc)}): {UNREACHABLE_HINT}"
+            ) from exc
         not_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-        if self.transport_attempt < self.transport.settings.retries and (
-            not_sent or self.method in IDEMPOTENT_METHODS
-        ):
+        limit = self.transport.settings.retries
+        if self.transport_attempt < limit and (not_sent or self.method in IDEMPOTENT_METHODS):
             self.transport_attempt += 1
-            return 0.5 * 2 ** (self.transport_attempt - 1)
+            delay = 0.5 * 2 ** (self.transport_attempt - 1)
+            self._notify(_reason(exc), self.transport_attempt, limit, delay)
+            return delay
         raise ArraylakeConnectionError(
-            f"could not reach the Arraylake service at {self.transport.service_uri}: {exc.__class__.__name__}"
-            f"{': ' + str(exc) if str(exc) else ''}"
+            f"could not reach the Arraylake service at {self.transport.service_uri}: {_reason(exc)}"
         ) from exc
+
+    def _notify(self, reason: str, attempt: int, limit: int, delay: float) -> None:
+        retry = Retry(self.method, f"{self.transport.service_uri}{self.path}", reason, attempt, limit, delay)
+        log.debug("%s", retry)
+        hook = _retry_hook
+        if hook is not None:
+            hook(retry)
 
     def may_refresh(self, response: httpx.Response) -> bool:
         """Whether to refresh the credentials and send again (once, after a 401)."""
@@ -188,25 +285,36 @@ class Attempts:
     def retry_delay(self, response: httpx.Response) -> float | None:
         """The pause before sending again after a transient error answer, or ``None`` to keep the answer."""
         retryable = response.headers.get("x-arraylake-retry") != "no"
-        if (
-            response.status_code in RETRY_STATUSES
-            and retryable
-            and self.status_attempt < self.transport.settings.max_retries
-        ):
+        limit = self.transport.settings.max_retries
+        if response.status_code in RETRY_STATUSES and retryable and self.status_attempt < limit:
             self.status_attempt += 1
-            return _retry_after(response, self.status_attempt - 1)
+            delay = _retry_after(response, self.status_attempt - 1)
+            self._notify(
+                f"HTTP {response.status_code} {response.reason_phrase}", self.status_attempt, limit, delay
+            )
+            return delay
         return None
 
 
 class Transport:
     """Sends requests to the Arraylake service and turns error answers into exceptions."""
 
-    def __init__(self, service_uri: str, auth: Auth | str | None, settings: TransportSettings | None = None):
+    def __init__(
+        self,
+        service_uri: str,
+        auth: Auth | str | None,
+        settings: TransportSettings | None = None,
+        *,
+        reached: bool = False,
+    ):
+        """``reached``: the service is known to have answered before (in another process), so a refused
+        connection is a restart to wait out, not a wrong address."""
         if not service_uri.startswith(("http://", "https://")):
             raise ValueError(f"service_uri must start with http:// or https://, got {service_uri!r}")
         self.service_uri = service_uri.rstrip("/")
         self.auth: Auth = TokenAuth(auth) if auth is None or isinstance(auth, str) else auth
         self.settings = settings or TransportSettings()
+        self.reached = reached  # until the service has answered once, a refused connection is not retried
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
         self._blocking: tuple[int, httpx.Client] | None = None
         self._blocking_lock = threading.Lock()
@@ -272,11 +380,12 @@ class Transport:
             except httpx.TransportError as exc:
                 await asyncio.sleep(attempts.after_transport_error(exc))
                 continue
+            self.reached = True
             if attempts.may_refresh(response) and await self.auth.refresh(attempts.authorization or ""):
                 continue
             delay = attempts.retry_delay(response)
             if delay is None:
-                raise_for_status(response)
+                raise_for_status(response, self.service_uri)
                 return response
             await asyncio.sleep(delay)
 
@@ -298,11 +407,12 @@ class Transport:
             except httpx.TransportError as exc:
                 time.sleep(attempts.after_transport_error(exc))
                 continue
+            self.reached = True
             if attempts.may_refresh(response) and run_sync(self.auth.refresh(attempts.authorization or "")):
                 continue
             delay = attempts.retry_delay(response)
             if delay is None:
-                raise_for_status(response)
+                raise_for_status(response, self.service_uri)
                 return response
             time.sleep(delay)
 

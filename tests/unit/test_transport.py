@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import re
 import threading
 import time
 import uuid
@@ -32,8 +33,9 @@ from arraylake.exceptions import (
     ArraylakeNotFoundError,
     ArraylakeServerError,
     ArraylakeValidationError,
+    NotArraylakeServiceError,
 )
-from arraylake.transport import Transport, TransportSettings
+from arraylake.transport import Retry, Transport, TransportSettings, raise_for_status, retry_notices
 from tests.support.processes import free_port
 
 TOKEN = "ema_" + "t" * 40
@@ -226,14 +228,29 @@ async def test_persisting_500_is_a_server_error(peer: Peer, mode: str) -> None:
     await t.aclose()
 
 
-async def test_connection_refused_gives_a_connection_error_after_retries(mode: str) -> None:
+async def test_connection_refused_before_any_answer_fails_at_once(mode: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    t = Sender(Transport(url, TOKEN, TransportSettings(timeout=5, retries=1)), mode)
-    started = time.monotonic()
-    with pytest.raises(ArraylakeConnectionError, match=f"could not reach the Arraylake service at {url}"):
+    t = Sender(Transport(url, TOKEN, TransportSettings(timeout=5, retries=3)), mode)
+    retries: list[Retry] = []
+    with retry_notices(retries.append), pytest.raises(ArraylakeConnectionError) as info:
         await t.request("POST", "/orgs/x/repos", json_body={})
-    assert time.monotonic() - started >= 0.45  # one retry, after a 0.5 s pause
+    assert str(info.value).startswith(f"could not reach the Arraylake service at {url} (ConnectError")
+    assert "arraylake server start" in str(info.value) and "service.uri" in str(info.value)
+    assert retries == []
     assert isinstance(ArraylakeConnectionError("x"), ConnectionError)
+    await t.aclose()
+
+
+async def test_connection_refused_after_the_service_answered_is_retried(mode: str) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # the service has gone away (a restart)
+    t = Sender(Transport(url, TOKEN, TransportSettings(timeout=5, retries=1), reached=True), mode)
+    retries: list[Retry] = []
+    with retry_notices(retries.append), pytest.raises(ArraylakeConnectionError) as info:
+        await t.request("POST", "/orgs/x/repos", json_body={})
+    assert str(info.value).startswith(f"could not reach the Arraylake service at {url}: ConnectError")
+    assert [(r.method, r.url, r.attempt, r.limit, r.delay) for r in retries] == [
+        ("POST", f"{url}/orgs/x/repos", 1, 1, 0.5)
+    ]
     await t.aclose()
 
 
@@ -311,18 +328,28 @@ async def test_401_is_an_authentication_error(peer: Peer, mode: str) -> None:
     await t.aclose()
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [(b"plain text failure", "plain text failure"), (b"", "I'm a Teapot"), (b'["a", "b"]', "a; b")],
-)
-async def test_non_json_or_odd_error_bodies(peer: Peer, raw: bytes, expected: str, mode: str) -> None:
+@pytest.mark.parametrize("raw", [b"plain text failure", b"", b'["a", "b"]', b'{"message": "no"}'])
+async def test_errors_without_a_json_detail_are_not_the_service(peer: Peer, raw: bytes, mode: str) -> None:
     path = peer.script(Reply(418, raw=raw))
     t = sender(mode, peer)
-    with pytest.raises(ArraylakeClientError) as info:
+    with pytest.raises(NotArraylakeServiceError) as info:
         await t.get_json(path)
-    assert str(info.value).startswith(f"{expected} (HTTP 418 on GET {path})")
-    assert type(info.value) is ArraylakeClientError
+    assert (
+        str(info.value)
+        == f"{peer.url} does not look like an Arraylake service (answered 418 application/json)"
+    )
     await t.aclose()
+
+
+def test_odd_error_bodies_are_still_described_when_checked_alone() -> None:
+    request = httpx.Request("GET", "http://x/y")
+    for raw, expected in [
+        (b"plain text failure", "plain text failure"),
+        (b"", "I'm a teapot"),
+        (b'["a", "b"]', "a; b"),
+    ]:
+        with pytest.raises(ArraylakeClientError, match=re.escape(f"{expected} (HTTP 418 on GET /y)")):
+            raise_for_status(httpx.Response(418, content=raw, request=request))
 
 
 # ------------------------------------------------------------------------------------------- requests

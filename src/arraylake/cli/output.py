@@ -45,6 +45,11 @@ def warn(message: str) -> None:
     err_console.print(f"[yellow]Warning:[/yellow] {escape(one_line(message))}", highlight=False)
 
 
+def note(message: str) -> None:
+    """A plain line on stderr about work in progress (a retry), out of the way of the output."""
+    err_console.print(escape(one_line(message)), style="dim", highlight=False)
+
+
 def say(message: str) -> None:
     """A line for people, on stdout; ``message`` is rich markup."""
     console.print(message, highlight=False)

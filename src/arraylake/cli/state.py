@@ -71,11 +71,17 @@ def config() -> Any:
 
 
 def client() -> Client:
-    """A ``Client`` from the configuration in effect, checked first; closed with the command."""
+    """A ``Client`` from the configuration in effect, checked first; closed with the command.
+
+    While the command runs, every retry of a request is told on stderr, so a wait is never silent.
+    """
+    from arraylake.cli.output import note
     from arraylake.client import Client
+    from arraylake.transport import retry_notices
 
     check_config(config())
     made = Client()
     if state.ctx is not None:
+        state.ctx.with_resource(retry_notices(lambda retry: note(str(retry))))
         state.ctx.call_on_close(lambda: run_sync(made.aclient.aclose()))
     return made
