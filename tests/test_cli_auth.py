@@ -94,7 +94,7 @@ def test_api_token_status(service: ArraylakeService, org: Org) -> None:
     cli = Cli(service.url, org.token)
     status = cli.json("auth", "status")
     assert status["principal"]["kind"] == "api_client" and status["expires"] is None
-    assert status["credentials"] == "API token (config token)"
+    assert status["credentials"] == "API token (environment variable ARRAYLAKE_TOKEN)"
     table = cli("auth", "status").stdout
     assert "(API client)" in table and "never" in table
     assert cli("auth", "token").stdout.strip() == org.token

@@ -17,6 +17,7 @@ import yaml
 from donfig import Config
 
 _DEFAULTS_FILE = Path(__file__).with_name("config.yaml")
+_ENV_PREFIX = "ARRAYLAKE_"
 
 
 def user_config_dir() -> Path:
@@ -59,6 +60,34 @@ def refresh() -> None:
     """Re-read files and environment, e.g. after changing ``ARRAYLAKE_*`` variables in-process."""
     config.paths = [str(user_config_dir())]
     config.refresh()
+
+
+def _has_key(data: Any, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def source_of(key: str) -> str:
+    """Where the value of a dotted key comes from, for people: ``environment variable ARRAYLAKE_TOKEN``,
+    ``config file PATH`` or ``default`` (values set in-process, such as ``config.set``, are not seen)."""
+    for name in sorted(os.environ):
+        if name.startswith(_ENV_PREFIX) and name[len(_ENV_PREFIX) :].lower().replace("__", ".") == key:
+            return f"environment variable {name}"
+    directory = user_config_dir()
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".json", ".yaml", ".yml"))
+    except OSError:
+        files = []
+    for path in reversed(files):  # the last file read wins
+        try:
+            if _has_key(read_config_file(path), key):
+                return f"config file {path}"
+        except (ValueError, OSError):
+            continue
+    return "default"
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import typer
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, want_json
+from arraylake.config import source_of
 from arraylake.diagnostics import get_service_info
 from arraylake.token_file import read_tokens, token_path
 from arraylake.types import ApiTokenInfo, DeviceAuthorizationResponse, UserInfo
@@ -33,6 +34,13 @@ def _login_client() -> Client:
     """A client that uses the saved login, even when an API token is configured."""
     state.override({"token": None})
     return state.client()
+
+
+def token_source() -> str:
+    """Where the API token in effect comes from, in the words a user can act on."""
+    if state.state.overrides.get("token"):
+        return "argument --config token=..."
+    return source_of("token")
 
 
 def _jwt_expiry(token: str) -> datetime | None:
@@ -57,6 +65,7 @@ def login(
     for later commands and for `arraylake.Client()`.
     """
     configured_token = state.config().get("token", None)
+    source = token_source()
     client = _login_client()
     with ExitStack() as waiting:
 
@@ -73,8 +82,8 @@ def login(
     output.say(f"Logged in to {client.service_uri} as [bold]{user.email}[/bold]")
     if configured_token:
         output.warn(
-            "an API token is configured (config token or ARRAYLAKE_TOKEN): commands use it, not this "
-            "login, until you remove it (`arraylake config unset token`)"
+            f"an API token is configured ({source}): commands use it, not this login, until you remove it"
+            f"{' (`arraylake config unset token`)' if source.startswith('config file') else ''}"
         )
 
 
@@ -93,7 +102,7 @@ def _status(client: Client, configured_token: str | None) -> dict[str, Any]:
     else:
         status["principal"] = {"kind": "api_client", "id": me.client_id, "email": me.email}
     if configured_token:
-        status["credentials"] = "API token (config token)"
+        status["credentials"] = f"API token ({token_source()})"
         if isinstance(me, ApiTokenInfo):
             status["expires"] = datetime.fromtimestamp(me.expiration, UTC) if me.expiration else None
         else:

@@ -11,6 +11,7 @@ from rich.tree import Tree
 from arraylake._lazy import lazy_module
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
+from arraylake.cli.fill_value import readable_attributes
 from arraylake.cli.params import Json, RepoName, want_json
 
 if TYPE_CHECKING:
@@ -53,7 +54,11 @@ def describe(node: zarr.Group | zarr.Array, path: str, depth: int | None) -> dic
     described: dict[str, Any] = {"path": path, "attributes": dict(node.attrs)}
     if isinstance(node, zarr.Array):
         described.update(
-            kind="array", shape=list(node.shape), chunks=list(node.chunks), dtype=str(node.dtype)
+            kind="array",
+            shape=list(node.shape),
+            chunks=list(node.chunks),
+            dtype=str(node.dtype),
+            attributes=readable_attributes(node.attrs, node.dtype.kind),
         )
         shards = getattr(node, "shards", None)
         if shards:
@@ -93,12 +98,21 @@ def tree(
     ] = None,
     json_output: Json = False,
 ) -> None:
-    """Groups and arrays (shape, chunks, dtype, attributes) at a branch, tag or snapshot."""
+    """Groups and arrays (shape, chunks, dtype, attributes) at a branch, tag or snapshot.
+
+    A repo that nothing has been written to yet says so (`"root": null` in the JSON).
+    """
     repo = open_repo(name)
     session = repo.readonly_session(**ref_of(repo, name, ref))
-    root = describe(zarr.open_group(session.store, mode="r"), "/", depth)
+    try:
+        root: dict[str, Any] | None = describe(zarr.open_group(session.store, mode="r"), "/", depth)
+    except zarr.errors.GroupNotFoundError:
+        root = None
     if want_json(json_output):
         output.print_json({"repo": name, "ref": ref, "snapshot_id": session.snapshot_id, "root": root})
+        return
+    if root is None:
+        output.say(f"{escape(name)} @ {escape(ref)} has no groups or arrays yet.")
         return
     attrs = f"  [dim]{escape(output.cell(root['attributes']))}[/dim]" if root["attributes"] else ""
     top = Tree(f"[bold]{escape(name)}[/bold] @ {escape(ref)}{attrs}")
