@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 
@@ -10,6 +11,9 @@ from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Org, Principal, Yes, want_json
 from arraylake.types import OrgMember, OrgRole
+
+if TYPE_CHECKING:
+    from arraylake.types import ApiClientInfo, ApiTokenSummary
 
 app = ArraylakeTyper(
     name="org",
@@ -22,8 +26,19 @@ app = ArraylakeTyper(
 api_client_app = ArraylakeTyper(
     name="api-client", help="API clients (service accounts) of an org, and their `ema_...` tokens."
 )
+token_app = ArraylakeTyper(
+    name="token",
+    help="Tokens of an API client: create a new one, then revoke the old one, to rotate without downtime.",
+)
 app.add_typer(api_client_app, name="api-client")
+api_client_app.add_typer(token_app, name="token")
 
+ApiClient = Annotated[
+    str, typer.Argument(metavar="CLIENT", help="Name or id of the API client.", show_default=False)
+]
+ExpiresInDays = Annotated[
+    float | None, typer.Option("--expires-in-days", help="Token lifetime; default: no expiry.", min=0.001)
+]
 Role = Annotated[
     OrgRole,
     typer.Argument(metavar="ROLE", help="admin, repo_writer, repo_reader or member.", case_sensitive=False),
@@ -116,9 +131,7 @@ def create_api_client(
     role: Annotated[
         OrgRole, typer.Option("--role", "-r", help="Its role in the org.", case_sensitive=False)
     ] = OrgRole.REPO_READER,
-    expires_in_days: Annotated[
-        float | None, typer.Option("--expires-in-days", help="Token lifetime; default: no expiry.", min=0.001)
-    ] = None,
+    expires_in_days: ExpiresInDays = None,
     json_output: Json = False,
 ) -> None:
     """Create an API client with a role, and its first token.
@@ -148,7 +161,7 @@ def list_api_clients(org: Org, json_output: Json = False) -> None:
     if want_json(json_output):
         output.print_json(found)
         return
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for c in found:
         active = [t for t in c.tokens if t.revoked_at is None]
         hints = ", ".join(f"{t.hint}..." for t in active)
@@ -157,14 +170,105 @@ def list_api_clients(org: Org, json_output: Json = False) -> None:
     output.table(["Id", "Name", "Role", "Created", "Tokens", "Status"], rows, title=f"API clients of {org}")
 
 
+def _is_id(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def find_api_client(org: str, client: str) -> ApiClientInfo:
+    """The org's API client with this id, or else with this name (an enabled one, if several have it)."""
+    found = state.client().list_api_clients(org)
+    by_id = [c for c in found if str(c.id) == client]
+    if by_id:
+        return by_id[0]
+    named = [c for c in found if c.name == client]
+    if len(named) > 1:
+        named = [c for c in named if c.disabled_at is None] or named
+    if not named:
+        output.fail(
+            f"{org} has no API client named or with id {client!r} (see `arraylake org api-client list {org}`)"
+        )
+    if len(named) > 1:
+        ids = ", ".join(f"{c.id} (created {output.when(c.created)})" for c in named)
+        output.fail(f"{len(named)} API clients of {org} are named {client!r}: use one of their ids: {ids}")
+    return named[0]
+
+
+def _client_id(org: str, client: str) -> str:
+    """An API client's id, without asking the service when it is one already."""
+    return client if _is_id(client) else str(find_api_client(org, client).id)
+
+
 @api_client_app.command("revoke")
-def revoke_api_client(
-    org: Org,
-    client_id: Annotated[str, typer.Argument(metavar="CLIENT_ID", help="Id of the API client.")],
-    yes: Yes = False,
-) -> None:
-    """Disable an API client and revoke all its tokens."""
+def revoke_api_client(org: Org, client: ApiClient, yes: Yes = False) -> None:
+    """Disable an API client (by name or id) and revoke all its tokens."""
+    client_id = _client_id(org, client)
+    shown = client if client == client_id else f"{client} ({client_id})"
     if not yes:
-        typer.confirm(f"Disable API client {client_id} of {org} and revoke its tokens?", abort=True, err=True)
+        typer.confirm(f"Disable API client {shown} of {org} and revoke its tokens?", abort=True, err=True)
     state.client().revoke_api_client(org, client_id)
-    output.say(f"Revoked API client {client_id}.")
+    output.say(f"Revoked API client {shown}.")
+
+
+@token_app.command("create")
+def create_token(
+    org: Org,
+    client: ApiClient,
+    expires_in_days: ExpiresInDays = None,
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. `2025-q3`.")] = "",
+    json_output: Json = False,
+) -> None:
+    """Create another token for an API client (by name or id).
+
+    The token is shown only now, as the last line (or as `token` in the JSON): keep it secret.
+    """
+    client_id = _client_id(org, client)
+    created = state.client().create_api_token(org, client_id, name=name, expires_in_days=expires_in_days)
+    secret = created.token.get_secret_value()
+    if want_json(json_output):
+        output.print_json({**output.jsonable(created), "name": name, "token": secret})
+        return
+    output.say(f"Created token {created.id} for API client {client}.")
+    if created.expires_at:
+        output.say(f"It expires {output.when(created.expires_at)} UTC.")
+    output.say("API token (shown once; keep it secret):")
+    typer.echo(secret)
+
+
+def _token_rows(tokens: list[ApiTokenSummary]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for t in tokens:
+        status = f"revoked {output.when(t.revoked_at)}" if t.revoked_at else "active"
+        rows.append((t.id, t.name, f"{t.hint}...", t.created, t.expires_at, t.last_used_at, status))
+    return rows
+
+
+@token_app.command("list")
+def list_tokens(org: Org, client: ApiClient, json_output: Json = False) -> None:
+    """An API client's tokens: ids, names, hints and dates (never the tokens themselves)."""
+    found = find_api_client(org, client)
+    if want_json(json_output):
+        output.print_json(found.tokens)
+        return
+    output.table(
+        ["Id", "Name", "Hint", "Created", "Expires", "Last used", "Status"],
+        _token_rows(found.tokens),
+        title=f"Tokens of API client {found.name} ({found.id})",
+    )
+
+
+@token_app.command("revoke")
+def revoke_token(
+    org: Org,
+    client: ApiClient,
+    token_id: Annotated[
+        str,
+        typer.Argument(metavar="TOKEN_ID", help="Id of the token (`arraylake org api-client token list`)."),
+    ],
+) -> None:
+    """Revoke one token of an API client (by name or id); its other tokens keep working."""
+    state.client().revoke_api_token(org, _client_id(org, client), token_id)
+    output.say(f"Revoked token {token_id} of API client {client}.")
