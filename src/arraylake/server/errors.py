@@ -45,9 +45,13 @@ class PayloadTooLarge(ServiceError):
 
 
 class StorageRefused(ServiceError):
-    """The object store answered, but refused (access denied, no such bucket): retrying won't help."""
+    """The object store refused (access denied, no such bucket, wrong keys) or nothing answers at its
+    endpoint: retrying won't help, and the answer says so."""
 
     status_code = 424
+
+    def __init__(self, detail: object):
+        super().__init__(detail, headers={"x-arraylake-retry": "no"})
 
 
 class StorageUnavailable(ServiceError):

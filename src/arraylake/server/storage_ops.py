@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Generator
+from datetime import timedelta
 from typing import Any
 
 import obstore
@@ -17,10 +18,21 @@ from obstore.store import AzureStore, GCSStore, S3Store
 
 from arraylake.server import local_tree
 from arraylake.server.errors import StorageRefused, StorageUnavailable
+from arraylake.server.logs import get_logger
+from arraylake.server.store_faults import classify
 from arraylake.storage import force_path_style, local_bucket_path, use_ssl
 from arraylake.types import S3_LIKE_PLATFORMS, AnyCredentials, BucketResponse, Platform, S3Credentials
 
 DELETE_BATCH = 1000
+# A dead endpoint must fail in about a second, not after obstore's default of ten retries over minutes:
+# the caller is waiting, and a store that answers is asked again only for transient errors.
+RETRY_CONFIG = {
+    "max_retries": 2,
+    "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2), "base": 2},
+    "retry_timeout": timedelta(seconds=15),
+}
+CLIENT_OPTIONS = {"connect_timeout": "5s", "timeout": "60s"}
+log = get_logger("arraylake.server.storage")
 
 
 def object_store(bucket: BucketResponse, credentials: AnyCredentials | None) -> Any:
@@ -32,7 +44,8 @@ def object_store(bucket: BucketResponse, credentials: AnyCredentials | None) -> 
         kwargs: dict[str, Any] = {
             "region": extra.get("region_name") or "us-east-1",
             "virtual_hosted_style_request": not force_path_style(bucket),
-            "client_options": {"allow_http": not use_ssl(bucket)},
+            "client_options": {**CLIENT_OPTIONS, "allow_http": not use_ssl(bucket)},
+            "retry_config": RETRY_CONFIG,
         }
         if extra.get("endpoint_url"):
             kwargs["endpoint"] = extra["endpoint_url"]
@@ -52,13 +65,23 @@ def object_store(bucket: BucketResponse, credentials: AnyCredentials | None) -> 
     raise ValueError(f"unsupported platform {bucket.platform}")
 
 
-def _translate(bucket: BucketResponse, exc: Exception) -> Exception:
-    name = type(exc).__name__
-    if "PermissionDenied" in name or "Unauthenticated" in name:
-        return StorageRefused(f"bucket {bucket.nickname!r} refused access: check its auth_config and policy")
-    if "NotFound" in name:
-        return StorageRefused(f"bucket {bucket.name!r} (config {bucket.nickname!r}) does not exist")
-    return StorageUnavailable(f"could not reach bucket {bucket.nickname!r} ({name}); try again later")
+def _translate(
+    bucket: BucketResponse, exc: Exception, credentials: AnyCredentials | None, operation: str
+) -> StorageRefused | StorageUnavailable:
+    """The service error for a failed ``operation`` on the bucket, named in the service's words and logged
+    (the store's status and error code go to the log only)."""
+    fault = classify(bucket, exc, credentials)
+    log.warning(
+        "storage operation failed",
+        bucket=bucket.nickname,
+        operation=operation,
+        fault=fault.kind,
+        status=fault.status,
+        code=fault.code,
+        cause=fault.cause,
+    )
+    message = f"bucket config {bucket.nickname!r}: {fault.cause}"
+    return StorageUnavailable(message) if fault.transient else StorageRefused(message)
 
 
 def _dir_prefix(prefix: str) -> str:
@@ -95,7 +118,7 @@ async def prefix_is_empty(bucket: BucketResponse, prefix: str, credentials: AnyC
                 return False
         return True
     except Exception as exc:
-        raise _translate(bucket, exc) from exc
+        raise _translate(bucket, exc, credentials, "list") from exc
 
 
 async def delete_prefix(
@@ -128,7 +151,7 @@ async def delete_prefix(
             if after_batch is not None:
                 await after_batch(deleted)
     except Exception as exc:
-        raise _translate(bucket, exc) from exc
+        raise _translate(bucket, exc, credentials, "delete") from exc
     return deleted
 
 

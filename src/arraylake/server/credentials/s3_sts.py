@@ -103,8 +103,16 @@ def _assume(request: AssumeRoleRequest) -> S3Credentials:
     name = request.bucket_nickname
     try:
         answer = _client(request).assume_role(**request.call_arguments())
-    except (EndpointConnectionError, TimeoutError) as exc:
-        raise StorageUnavailable(f"the STS endpoint of bucket config {name!r} could not be reached") from exc
+    except EndpointConnectionError as exc:
+        # boto has already retried; a port nobody listens on stays that way.
+        where = request.endpoint_url or "of AWS"
+        raise UpstreamRefused(
+            f"nothing answers at the STS endpoint {where} of bucket config {name!r}"
+        ) from exc
+    except TimeoutError as exc:
+        raise StorageUnavailable(
+            f"the STS endpoint of bucket config {name!r} did not answer in time"
+        ) from exc
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         reason = _STS_REFUSALS.get(code, "refused")

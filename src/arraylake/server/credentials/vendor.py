@@ -29,7 +29,7 @@ from arraylake.server.credentials.binding import BINDING_PATTERN, BindingMissing
 from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
 from arraylake.server.egress import EndpointNotAllowed, EndpointUnreachable
-from arraylake.server.errors import Forbidden, InvalidInput, StorageRefused, StorageUnavailable
+from arraylake.server.errors import Forbidden, InvalidInput, StorageRefused
 from arraylake.server.logs import get_logger
 from arraylake.server.settings import ServerSettings
 from arraylake.storage import credentials_from_bucket
@@ -131,10 +131,14 @@ class CredentialVendor:
     async def for_service(self, bucket: BucketResponse, prefix: str) -> AnyCredentials | None:
         """Read-write credentials for the service's own work on a repo (checks, deletion). Every such
         connection to the bucket's endpoint starts here, so this is where the endpoint is checked."""
+        await self.check_endpoint(bucket)
+        return await self.credentials(bucket, prefix, write=True, principal_id=SERVICE_PRINCIPAL)
+
+    async def check_endpoint(self, bucket: BucketResponse) -> None:
+        """Refuse to connect to the bucket's endpoint unless the operator allows its addresses now."""
         endpoint = bucket.extra_config.get("endpoint_url")
         if endpoint:
             await self._check_endpoint(str(endpoint), "endpoint_url", bucket)
-        return await self.credentials(bucket, prefix, write=True, principal_id=SERVICE_PRINCIPAL)
 
     async def _check_endpoint(self, url: str, what: str, bucket: BucketResponse) -> None:
         try:
@@ -143,7 +147,9 @@ class CredentialVendor:
             log.warning("endpoint refused", bucket=bucket.nickname, reason=str(exc))
             raise StorageRefused(f"bucket config {bucket.nickname!r}: {exc}") from exc
         except EndpointUnreachable as exc:
-            raise StorageUnavailable(f"bucket config {bucket.nickname!r}: {exc}") from exc
+            # A name that does not resolve is a typo far more often than a passing DNS failure.
+            log.warning("endpoint does not resolve", bucket=bucket.nickname, endpoint=url)
+            raise StorageRefused(f"bucket config {bucket.nickname!r}: {exc}") from exc
 
     async def _cached(
         self,
