@@ -544,8 +544,11 @@ async def _target_bucket(
         default_id = await default_bucket_id(conn, org.org_id)
         if default_id is None:
             raise InvalidInput(
-                f"org {org.org_name} has no default bucket config: name one with bucket_nickname, "
-                "or set a default with set_default_bucket_config"
+                f"org {org.org_name} has no default bucket config: name one (command line: "
+                "`arraylake repo create ORG/REPO --bucket NICKNAME`; Python: "
+                "`create_repo(..., bucket_config_nickname=NICKNAME)`), or set a default "
+                f"(`arraylake bucket set-default {org.org_name} NICKNAME`; "
+                "`set_default_bucket_config(org=..., nickname=...)`)"
             )
         row = await bucket_row(conn, org, default_id)
     default_id = row.id if nickname is None else None
