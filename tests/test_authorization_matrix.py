@@ -498,6 +498,15 @@ def bucket_credentials(access: str) -> Prepare:
     return prepare
 
 
+def check_bucket(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            report = body(response)
+            assert report["ok"] and report["cleaned_up"], report  # the local bucket's directory works
+
+    return Prep({"bucket_id": w.bucket_ids["local"]}, after=after)
+
+
 def policies(w: World) -> dict[str, bool]:
     """Bucket id -> public, of the org's virtual chunk access policies."""
     listed = w.admin_ok("GET", POLICIES.format(org=w.name), params={"size": 1000})
@@ -798,6 +807,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", BUCKET + "/default", OrgAction(MANAGE_BUCKETS), 204, fresh_bucket_prep("default"), True),
     Endpoint("GET", BUCKET + "/repos", OrgAction(READ_BUCKETS), prepare=bucket_repos),
     Endpoint("GET", BUCKET + "/credentials", OrgAction(READ_BUCKETS), prepare=bucket_credentials("read")),
+    Endpoint("POST", BUCKET + "/check", OrgAction(CREATE_REPO), prepare=check_bucket),
     Endpoint("GET", ORGS + "/storage-binding", OrgAction(MANAGE_BUCKETS), prepare=storage_binding),
     # virtual chunk access policies
     Endpoint("GET", POLICIES, OrgAction(READ_BUCKETS), prepare=list_policies),

@@ -126,6 +126,7 @@ def test_bucket_lifecycle(service: ArraylakeService, admin: Org) -> None:
         "access_key_id=AKIDEXAMPLE",
         "--auth",
         "secret_access_key",  # asked for, without echo
+        "--no-check",  # a made-up AWS bucket: nothing to connect to
         input="very-secret-key\n",
     )
     assert s3["platform"] == "s3" and s3["extra_config"] == {"region_name": "eu-west-1"}

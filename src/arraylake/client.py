@@ -44,6 +44,7 @@ from arraylake.transport import Auth, TokenAuth, Transport, TransportSettings
 from arraylake.types import (
     AnonymousAuth,
     AuthMethod,
+    BucketCheckReport,
     BucketModifyRequest,
     BucketResponse,
     CreateMode,
@@ -677,6 +678,14 @@ class AsyncClient(AccessMethods):
         bucket = await self._bucket_by_nickname(org, nickname)
         await self._transport.request("POST", f"/orgs/{org}/buckets/{bucket.id}/default")
 
+    async def check_bucket_config(self, *, org: str, nickname: str) -> BucketCheckReport:
+        """Check that a bucket config works: the service lists, writes, reads, writes-if-absent and
+        deletes a scratch key under its prefix with the credentials clients would receive (write access),
+        removes it, and reports each capability with the cause of any failure."""
+        bucket = await self._bucket_by_nickname(org, nickname)
+        response = await self._transport.request("POST", f"/orgs/{org}/buckets/{bucket.id}/check")
+        return BucketCheckReport.model_validate(response.json())
+
     async def get_storage_binding(self, org: str) -> StorageBinding:
         """What binds the org's delegated storage to it (org admins): the external id that the trust
         policy of every AWS role the org registers must require, the label of its GCS buckets and the
@@ -952,6 +961,7 @@ class Client:
     create_bucket_config = blocking(AsyncClient.create_bucket_config)
     modify_bucket_config = blocking(AsyncClient.modify_bucket_config)
     set_default_bucket_config = blocking(AsyncClient.set_default_bucket_config)
+    check_bucket_config = blocking(AsyncClient.check_bucket_config)
     get_storage_binding = blocking(AsyncClient.get_storage_binding)
     get_bucket_config = blocking(AsyncClient.get_bucket_config)
     list_bucket_configs = blocking(AsyncClient.list_bucket_configs)

@@ -19,6 +19,13 @@ ADMIN_SECRET = "seaweed-admin-secret-0123456789"
 VENDOR_KEY = "arraylake-vendor"
 VENDOR_SECRET = "arraylake-vendor-secret-9876543210"
 ROLE_ARN = "arn:aws:iam::000000000000:role/ArraylakeVending"
+# An identity confined to one bucket of its own (CONFINED_BUCKET): denied everywhere else.
+CONFINED_KEY = "confined-identity"
+CONFINED_SECRET = "confined-identity-secret-2468"
+CONFINED_BUCKET = "confined-own-bucket"
+# An identity that may read and list every bucket, and write none.
+READER_KEY = "reading-identity"
+READER_SECRET = "reading-identity-secret-1357"
 # Lifetime of STS sessions when a request does not set DurationSeconds (short, to watch them expire).
 SHORT_SESSION_SECONDS = 30
 
@@ -54,6 +61,16 @@ class SeaweedFS:
                     "name": "vendor",
                     "credentials": [{"accessKey": VENDOR_KEY, "secretKey": VENDOR_SECRET}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                },
+                {
+                    "name": "confined",
+                    "credentials": [{"accessKey": CONFINED_KEY, "secretKey": CONFINED_SECRET}],
+                    "actions": [f"{action}:{CONFINED_BUCKET}" for action in ("Read", "Write", "List")],
+                },
+                {
+                    "name": "reader",
+                    "credentials": [{"accessKey": READER_KEY, "secretKey": READER_SECRET}],
+                    "actions": ["Read", "List"],
                 },
             ]
         }
@@ -139,6 +156,16 @@ class SeaweedFS:
             },
             "auth_config": {"method": "hmac", "access_key_id": ADMIN_KEY, "secret_access_key": ADMIN_SECRET},
         }
+
+    def hmac_bucket_config(self, bucket: str, access_key_id: str, secret_access_key: str) -> dict:
+        """Arguments for ``create_bucket_config`` that reach ``bucket`` with the given HMAC keys."""
+        config = self.bucket_config(bucket)
+        config["auth_config"] = {
+            "method": "hmac",
+            "access_key_id": access_key_id,
+            "secret_access_key": secret_access_key,
+        }
+        return config
 
     def sts_bucket_config(self, bucket: str, **auth: object) -> dict:
         """Arguments for ``create_bucket_config`` of a bucket whose credentials the service vends with STS."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Org, Yes, want_json
-from arraylake.types import AuthMethod, BucketResponse, HmacAuth, Platform
+from arraylake.types import AuthMethod, BucketCheckReport, BucketResponse, HmacAuth, Platform
 
 app = ArraylakeTyper(
     name="bucket",
@@ -121,23 +123,107 @@ def create(
     default: Annotated[
         bool, typer.Option("--default", help="Make it the org's default for new repos.")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check/--no-check",
+            help="Then try it as `arraylake bucket check` does (list, write, read, delete a scratch key).",
+        ),
+    ] = True,
     json_output: Json = False,
 ) -> None:
-    """Create a bucket config (this does not create the bucket itself)."""
+    """Create a bucket config (this does not create the bucket itself), then check that it works."""
     client = state.client()
     extra_config = dict(state.parse_pair(item, "--extra") for item in extra) if extra else None
-    created = client.create_bucket_config(
-        org=org, nickname=nickname, uri=uri, extra_config=extra_config, auth_config=_auth_config(auth)
-    )
+    try:
+        created = client.create_bucket_config(
+            org=org, nickname=nickname, uri=uri, extra_config=extra_config, auth_config=_auth_config(auth)
+        )
+    except ValidationError as exc:
+        raise ValueError(in_cli_words(exc)) from None
     if default:
         client.set_default_bucket_config(org=org, nickname=created.nickname)
         created = client.get_bucket_config(org=org, nickname=created.nickname)
+    report = client.check_bucket_config(org=org, nickname=created.nickname) if check else None
     if want_json(json_output):
-        output.print_json(created)
-        return
-    suffix = " (the org's default)" if created.is_default else ""
-    output.say(f"Created bucket config [bold]{created.nickname}[/bold]: {location(created)}{suffix}.")
-    _explain(org, created)
+        output.print_json({**output.jsonable(created), "check": output.jsonable(report)})
+    else:
+        suffix = " (the org's default)" if created.is_default else ""
+        output.say(f"Created bucket config [bold]{created.nickname}[/bold]: {location(created)}{suffix}.")
+        _explain(org, created)
+        if report is not None:
+            _show_check(report)
+    if report is not None:
+        _end_check(org, report, "was created, but its check failed")
+
+
+@app.command("check")
+def check_bucket(org: Org, nickname: Nickname, json_output: Json = False) -> None:
+    """Check that a bucket config works with the credentials clients receive: list, write, read,
+    conditional writes and delete on a scratch key under its prefix (removed afterwards).
+
+    Exits 1 when a capability fails; the table says why."""
+    report = state.client().check_bucket_config(org=org, nickname=nickname)
+    if want_json(json_output):
+        output.print_json(report)
+    else:
+        _show_check(report)
+    _end_check(org, report, "does not work")
+
+
+def _show_check(report: BucketCheckReport) -> None:
+    output.table(
+        ["Capability", "Result", "Cause"],
+        [(s.capability, s.status, s.cause or "") for s in report.steps],
+        title=f"Check of bucket config {report.nickname} ({report.location})",
+    )
+
+
+def _end_check(org: str, report: BucketCheckReport, failed: str) -> None:
+    """Warn about a scratch key left behind; fail with the first failure's cause."""
+    if not report.cleaned_up:
+        output.warn(f"the check could not remove its scratch key {report.scratch_key}: delete it yourself.")
+    first = next((s for s in report.steps if s.status == "failed"), None)
+    if first is not None:
+        output.fail(
+            f"bucket config {report.nickname} {failed}: {first.capability}: {first.cause}. Fix the bucket "
+            f"or the config, then run `arraylake bucket check {org} {report.nickname}`."
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def in_cli_words(exc: ValidationError) -> str:
+    """A bucket config's validation errors as one line naming the command's options, not Python's."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = [str(part) for part in error["loc"]]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "union_tag_invalid":
+            tags = str(error.get("ctx", {}).get("expected_tags", "")).replace("'", "")
+            message = f"unknown --auth method {error['ctx']['tag']!r}; use one of {tags}"
+        elif where[:1] == ["auth_config"] and len(where) >= 3:
+            method, field = where[1], where[2]
+            if error["type"] == "missing":
+                message = f"--auth method={method} needs --auth {field}=..."
+            else:
+                message = f"--auth {field}: {message[:1].lower()}{message[1:]}"
+        elif where == ["name"]:
+            message = f"{message} (the bucket in the URI)"
+        parts.append(_option_names(message))
+    return "; ".join(parts)
+
+
+def _option_names(message: str) -> str:
+    message = re.sub(r"extra_config\['(\w+)'\]", r"--extra \1", message)
+    message = message.replace("extra_config key", "--extra key")
+    message = re.sub(r"\b(extra_config|auth_config) ([a-z_]+)", _as_option, message)
+    return message.replace("extra_config", "--extra").replace("auth_config", "--auth")
+
+
+def _as_option(found: re.Match[str]) -> str:
+    option = "--extra" if found.group(1) == "extra_config" else "--auth"
+    return f"{option} {found.group(2)}=..."
 
 
 def _explain(org: str, bucket: BucketResponse) -> None:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from arraylake.server.buckets import service
+from arraylake.server.buckets import check, service
 from arraylake.server.context import AppContext, app_context, current_principal
 from arraylake.server.credentials import binding, virtual
 from arraylake.server.identity.principals import Principal
@@ -16,6 +16,7 @@ from arraylake.server.policy import Action, allows, authorize, may_see_bucket_se
 from arraylake.server.repos.service import repos_in_bucket
 from arraylake.types import (
     AnyCredentials,
+    BucketCheckReport,
     BucketModifyRequest,
     BucketResponse,
     NewBucket,
@@ -150,6 +151,23 @@ async def bucket_credentials(
         principal_id=principal.id,
         may_write=allows(principal, org, Action.CREATE_REPO),
     )
+
+
+@router.post("/orgs/{org}/buckets/{bucket_id}/check", response_model=BucketCheckReport)
+async def check_bucket(
+    bucket_id: UUID,
+    org: str = Depends(org_name),
+    principal: Principal = Depends(current_principal),
+    ctx: AppContext = Depends(app_context),
+) -> BucketCheckReport:
+    """Try the bucket config with the write credentials the caller would receive: list, write, read,
+    conditional writes and delete on a scratch key under its prefix (removed afterwards), each reported
+    with its cause. For those who may create repos."""
+    member = authorize(principal, org, Action.CREATE_REPO)
+    async with ctx.reader.connect() as conn:
+        row = await service.bucket_row(conn, member, str(bucket_id))
+    bucket = codec(ctx).to_wire(row, default_bucket_id=None, org_name=org, internal=True)
+    return await check.check_bucket(bucket, ctx.vendor, principal_id=principal.id)
 
 
 @router.get("/orgs/{org}/storage-binding", response_model=StorageBinding)
