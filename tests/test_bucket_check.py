@@ -319,7 +319,9 @@ def test_bucket_create_mistakes_name_the_options(service: ArraylakeService, org:
         "bucket", "create", org.name, "odd", "s3://b-b-b", "-e", "region_name=x", "-a", "method=magic", code=1
     )
     assert method.error.startswith("Error: unknown --auth method 'magic'; use one of anonymous, hmac")
-    for failed in (no_region, no_keys, unknown, method):
+    endpoint = cli("bucket", "create", org.name, "odd", "s3://b-b-b", "-e", "endpoint_url=ftp://x", code=1)
+    assert endpoint.error.startswith("Error: --extra endpoint_url must be an http(s) URL")
+    for failed in (no_region, no_keys, unknown, method, endpoint):
         assert "pydantic" not in failed.stderr and "validation error" not in failed.stderr
 
 

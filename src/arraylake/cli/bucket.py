@@ -217,6 +217,7 @@ def in_cli_words(exc: ValidationError) -> str:
 def _option_names(message: str) -> str:
     message = re.sub(r"extra_config\['(\w+)'\]", r"--extra \1", message)
     message = message.replace("extra_config key", "--extra key")
+    message = re.sub(r"^(endpoint_url|region_name|use_ssl|force_path_style) ", r"--extra \1 ", message)
     message = re.sub(r"\b(extra_config|auth_config) ([a-z_]+)", _as_option, message)
     return message.replace("extra_config", "--extra").replace("auth_config", "--auth")
 
