@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 
@@ -34,6 +35,9 @@ def test_every_log_record_is_one_json_line(fresh_service: ArraylakeService) -> N
         after = http.get("/")  # on the same connection: the failure did not close it
         assert after.status_code == 200
         assert after.extensions["network_stream"].get_extra_info("client_addr")[1] == port
+    with socket.create_connection(("127.0.0.1", fresh_service.port), timeout=10) as raw:
+        raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")  # uvicorn itself answers 400 and logs a warning
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
     fresh_service.stop()
 
     text = fresh_service.log_text()
@@ -42,9 +46,10 @@ def test_every_log_record_is_one_json_line(fresh_service: ArraylakeService) -> N
     assert all({"event", "level", "timestamp"} <= record.keys() for record in records)
 
     uvicorn_lines = [r for r in records if r.get("logger", "").startswith("uvicorn")]
-    assert any("Uvicorn running on" in r["event"] for r in uvicorn_lines), uvicorn_lines
-    assert any("Application startup complete" in r["event"] for r in uvicorn_lines)
-    assert any(r.get("event") == "service ready" for r in records)
+    assert [r["event"] for r in uvicorn_lines] == ["Invalid HTTP request received."], uvicorn_lines
+    assert uvicorn_lines[0]["level"] == "warning"
+    assert [r.get("event") for r in records].count("service ready") == 1
+    assert "Ready" in fresh_service.output_text()  # the lines for people are on standard output
 
     failures = [r for r in records if "InjectedFault" in r.get("exception", "")]
     assert len(failures) == 1, "the unhandled error is logged once"

@@ -51,28 +51,36 @@ def http_ok(url: str) -> bool:
 
 
 class ManagedProcess:
-    """A child process with its output in a log file; stopped (or killed) by its own pid only."""
+    """A child process with its output in a log file (standard output in ``stdout_path`` instead, if given);
+    stopped (or killed) by its own pid only."""
 
     def __init__(
-        self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+        self,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdout_path: Path | None = None,
     ):
         self.args = list(args)
         self.log_path = log_path
+        self.stdout_path = stdout_path
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.cwd,
-            start_new_session=True,
-        )
-        log.close()
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(self.log_path.open("ab"))
+            out = files.enter_context(self.stdout_path.open("ab")) if self.stdout_path else None
+            self.proc = subprocess.Popen(
+                self.args,
+                stdout=out or log,
+                stderr=log if out else subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
 
     @property
     def running(self) -> bool:

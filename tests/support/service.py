@@ -54,6 +54,9 @@ class ArraylakeService:
             self.env["ARRAYLAKE_SERVER_DATABASE_URL"] = database_url
         self.env.update(env or {})
         self.log_path = root / "service.log"
+        """Standard error: the service's JSON log (and the command's own errors)."""
+        self.output_path = root / "service.out"
+        """Standard output: the lines `arraylake server start` prints for people."""
         self.process: ManagedProcess | None = None
 
     @property
@@ -100,7 +103,7 @@ class ArraylakeService:
             "--port",
             str(self.port),
         ]
-        self.process = ManagedProcess(args, self.log_path, env=env)
+        self.process = ManagedProcess(args, self.log_path, env=env, stdout_path=self.output_path)
         self.process.start()
         try:
             wait_until(
@@ -125,3 +128,6 @@ class ArraylakeService:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def output_text(self) -> str:
+        return self.output_path.read_text(errors="replace") if self.output_path.exists() else ""

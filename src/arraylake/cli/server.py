@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from arraylake.cli.core import ArraylakeTyper
-from arraylake.cli.output import console, fail, progress_bar
+from arraylake.cli.output import console, fail, progress_bar, say
 
 app = ArraylakeTyper(
     name="server",
@@ -54,7 +55,10 @@ def _settings(data_dir: Path, **overrides: object):  # type: ignore[no-untyped-d
         return ServerSettings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"ARRAYLAKE_SERVER_{'_'.join(str(x) for x in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"ARRAYLAKE_SERVER_{'_'.join(str(x) for x in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
         fail(f"invalid server setting: {problems}")
 
@@ -105,11 +109,12 @@ def start(
 ) -> None:
     """Serve the Arraylake API until stopped (Ctrl-C).
 
-    Refuses to start on a catalog that `arraylake server init` (or `migrate`) has not prepared.
+    Prints what it serves on standard output, then "Ready" once the service answers; the service's log,
+    JSON lines, goes to standard error. Refuses to start on a catalog that `arraylake server init` (or
+    `migrate`) has not prepared, or on a port in use.
     """
     settings = _settings(data_dir, host=host, port=port, workers=workers)
-    import uvicorn
-
+    from arraylake.server import launch
     from arraylake.server.bootstrap import preflight
     from arraylake.server.db.migrate import CatalogNotReady
     from arraylake.server.identity.signing import SigningKeyMissing
@@ -118,24 +123,17 @@ def start(
 
     try:
         asyncio.run(preflight(settings))
-    except (CatalogNotReady, SecretKeyMissing, SigningKeyMissing) as exc:
+        sock = launch.listen(settings.host, settings.port)
+    except (CatalogNotReady, SecretKeyMissing, SigningKeyMissing, launch.CannotListen) as exc:
         fail(str(exc))
 
+    for line in launch.summary(settings):
+        say(escape(line))
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
-        "arraylake.server.app:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # uvicorn would otherwise believe X-Forwarded-For from any local process, letting a client choose
-        # the address the sign-in throttle and the device approval page see.
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=settings.forwarded_allow_ips or "",
-    )
+    with sock, launch.metrics_directory(settings):
+        ready = launch.serve(settings, sock, lambda: say("Ready. Stop with Ctrl-C."))
+    if not ready:
+        fail("the service stopped before it was ready; its log above says why", code=launch.STARTUP_FAILURE)
 
 
 @app.command()

@@ -54,6 +54,10 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # uvicorn's start and stop chatter repeats what `arraylake server start` says and the service's own
+    # "service ready" / "service stopping" records; its warnings and errors still come through.
+    uvicorn_level = logging.DEBUG if level == "debug" else max(logging.WARNING, _LEVELS[level])
+    logging.getLogger("uvicorn").setLevel(uvicorn_level)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

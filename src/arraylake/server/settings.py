@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from arraylake.server.egress import EndpointPolicy
@@ -133,10 +133,25 @@ class ServerSettings(BaseSettings):
     aws_sts_endpoint_url: str | None = Field(
         default=None, description="STS endpoint for aws_customer_managed_role buckets; default: AWS's own."
     )
+    metrics: Literal["off", "open", "token"] = Field(
+        default="off",
+        description="GET /metrics (Prometheus): off (404), open to anyone who reaches the service, or token "
+        "(a bearer METRICS_TOKEN).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="The bearer secret of /metrics when METRICS=token (at least 16 characters)."
+    )
     fault_injection: str | None = Field(
         default=None,
         description="Testing only: a fault point, where the process exits abruptly or pauses (faults.py).",
     )
+
+    @model_validator(mode="after")
+    def _metrics_token_set(self) -> ServerSettings:
+        token = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if self.metrics == "token" and len(token) < 16:
+            raise ValueError("METRICS=token needs METRICS_TOKEN, a secret of at least 16 characters")
+        return self
 
     @property
     def resolved_database_url(self) -> str:
