@@ -751,6 +751,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/docs", Public(200)),
     Endpoint("GET", "/docs/oauth2-redirect", Public(200)),
     Endpoint("GET", "/redoc", Public(200)),
+    Endpoint(
+        "GET", "/docs/assets/{name}", Public(200), prepare=lambda w, p, t: Prep({"name": "swagger-ui.css"})
+    ),
+    Endpoint("GET", "/health", Public(200)),
+    Endpoint("GET", "/ready", Public(200)),
+    Endpoint("GET", "/metrics", Public(404)),  # METRICS is off by default
     Endpoint("GET", "/.well-known/jwks.json", Public(200)),
     Endpoint("GET", "/.well-known/openid-configuration", Public(200)),
     Endpoint("GET", "/auth/config", Public(200)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,9 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 
 from arraylake._version import __version__
+from arraylake.server import metrics
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.catalog_cache import CatalogCache
@@ -24,7 +27,9 @@ from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.engine import make_engine, read_engine
 from arraylake.server.db.migrate import check_schema
 from arraylake.server.db.outages import is_unavailable
+from arraylake.server.docs import router as docs_router
 from arraylake.server.errors import ServiceError
+from arraylake.server.health import router as health_router
 from arraylake.server.identity.access_router import router as access_router
 from arraylake.server.identity.auth import TokenCache
 from arraylake.server.identity.oauth_errors import OAuthError
@@ -32,6 +37,7 @@ from arraylake.server.identity.oauth_router import router as oauth_router
 from arraylake.server.identity.router import router as identity_router
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.logs import configure_logging, get_logger
+from arraylake.server.metrics_router import router as metrics_router
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
@@ -45,6 +51,7 @@ from arraylake.server.web.router import router as web_router
 from arraylake.types import MAX_JSON_DEPTH, ServiceInfo
 
 API_VERSION = "1"
+POOL_SAMPLE_SECONDS = 5.0
 log = get_logger("arraylake.server")
 
 
@@ -52,8 +59,17 @@ async def _janitor(cleaner: Cleaner, interval: float) -> None:
     while True:
         try:
             await cleaner.run_once()
+            metrics.JANITOR_ROUNDS.labels("ok").inc()
         except Exception as exc:
+            metrics.JANITOR_ROUNDS.labels("failed").inc()
             log.warning("janitor round failed", error=str(exc))
+        await asyncio.sleep(interval)
+
+
+async def _sample_pool(engine: AsyncEngine, interval: float = POOL_SAMPLE_SECONDS) -> None:
+    # Sampled, not counted on every checkout: the hot path stays free of it, and /metrics reads every worker.
+    while True:
+        metrics.sample_pool(engine.pool)
         await asyncio.sleep(interval)
 
 
@@ -93,17 +109,21 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings.janitor_interval_seconds,
             )
         )
+        if settings.metrics != "off":
+            ctx.spawn(_sample_pool(engine))
         # What start-up made lives as long as the process: keep it out of the collector's full passes,
         # which otherwise stall every request in flight (tail latency).
         gc.collect()
         gc.freeze()
-        log.info("service ready", version=__version__, database=engine.dialect.name)
+        log.info("service ready", version=__version__, database=engine.dialect.name, pid=os.getpid())
         yield
     finally:
+        log.info("service stopping", pid=os.getpid())
         for task in list(ctx.background):
             task.cancel()
         await asyncio.gather(*ctx.background, return_exceptions=True)
         await engine.dispose()
+        metrics.process_exiting()
 
 
 def _error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -172,18 +192,28 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         # The hosted dialect sends JSON bodies without a Content-Type; auth is by bearer token, not
         # cookies, so the CSRF concern behind strict checking does not arise on the API.
         strict_content_type=False,
+        # Served by docs.py from the installed package: FastAPI's own pages load their files from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, public_url=settings.public_url)
-    app.add_middleware(RequestContextMiddleware, on_error=_unexpected)  # added last: outermost
+    app.add_middleware(
+        RequestContextMiddleware,
+        on_error=_unexpected,
+        observe=metrics.request_observer() if settings.metrics != "off" else None,
+    )  # added last: outermost
 
     @app.get("/", response_model=ServiceInfo, tags=["meta"])
     async def service_info() -> ServiceInfo:
         """What this service is; no token needed."""
         return ServiceInfo(arraylake_api_version=API_VERSION, version=__version__)
 
+    app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.include_router(docs_router)
     app.include_router(identity_router)
     app.include_router(oauth_router)
     app.include_router(web_router)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arraylake.server import metrics
 from arraylake.server.identity.principals import OrgScope
 from arraylake.server.repos.service import RepoRecord, repo_record
 from arraylake.server.single_flight import SingleFlight
@@ -52,7 +53,9 @@ class CatalogCache:
         now = time.monotonic()
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
+            metrics.CATALOG_CACHE_HIT.inc()
             return cast(V, cached[1])
+        metrics.CATALOG_CACHE_MISS.inc()
         if self.ttl <= 0:
             return await load()
         generation = self._generation

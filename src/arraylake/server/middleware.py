@@ -24,6 +24,7 @@ log = get_logger("arraylake.server.access")
 
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
+Observer = Callable[[dict[str, Any], int, float], None]
 
 
 class RequestContextMiddleware:
@@ -31,11 +32,13 @@ class RequestContextMiddleware:
 
     An error nothing else handled is answered here by ``on_error``, so that the caller gets the answer (with
     the request id) on a connection that stays open, and the error is logged once, under the request id.
+    ``observe``, if given, is told of every answered request: its scope (routed), status and seconds.
     """
 
-    def __init__(self, app: Any, on_error: ErrorHandler):
+    def __init__(self, app: Any, on_error: ErrorHandler, observe: Observer | None = None):
         self.app = app
         self.on_error = on_error
+        self.observe = observe
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -73,14 +76,17 @@ class RequestContextMiddleware:
             response = await self.on_error(Request(scope, receive), exc)
             await response(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],  # never the query string: it may carry a token
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
                 principal=state.get("principal_id"),
             )
+            if self.observe is not None:
+                self.observe(scope, status, seconds)
 
 
 class BodyLimitMiddleware:

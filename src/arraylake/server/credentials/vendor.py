@@ -25,16 +25,18 @@ from datetime import timedelta
 
 import httpx
 
+from arraylake.server import metrics
 from arraylake.server.credentials.binding import BINDING_PATTERN, BindingMissing
 from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
 from arraylake.server.egress import EndpointNotAllowed, EndpointUnreachable
-from arraylake.server.errors import Forbidden, InvalidInput, StorageRefused
+from arraylake.server.errors import Forbidden, InvalidInput, ServiceError, StorageRefused
 from arraylake.server.logs import get_logger
 from arraylake.server.settings import ServerSettings
 from arraylake.storage import credentials_from_bucket
 from arraylake.types import (
     AnyCredentials,
+    AuthConfig,
     AWSCustomerManagedRoleAuth,
     AzureCredentialDelegationAuth,
     AzureCredentials,
@@ -98,6 +100,22 @@ class CredentialVendor:
         auth = bucket.auth_config
         if bucket.platform == Platform.LOCAL or auth is None:
             return None
+        try:
+            return await self._vend(bucket, auth, prefix, write, principal_id, may_write)
+        except Exception as exc:
+            refused = isinstance(exc, ServiceError) and exc.status_code < 500
+            metrics.CREDENTIAL_VENDS.labels(auth.method, "refused" if refused else "failed").inc()
+            raise
+
+    async def _vend(
+        self,
+        bucket: BucketResponse,
+        auth: AuthConfig,
+        prefix: str,
+        write: bool,
+        principal_id: str,
+        may_write: bool | None,
+    ) -> AnyCredentials | None:
         if (
             isinstance(auth, HmacAuth)
             and auth.writers_only
@@ -108,7 +126,9 @@ class CredentialVendor:
                 "admins hand them only to principals who may write; you may only read here"
             )
         if auth.method in ("anonymous", "hmac"):
-            return credentials_from_bucket(bucket)
+            credentials = credentials_from_bucket(bucket)
+            metrics.CREDENTIAL_VENDS.labels(auth.method, "static").inc()
+            return credentials
         fetch: Callable[[], Awaitable[AnyCredentials]]
         if isinstance(auth, StsAssumeRoleAuth | AWSCustomerManagedRoleAuth):
             request = self._assume_role_request(bucket, prefix, write=write, principal_id=principal_id)
@@ -126,7 +146,7 @@ class CredentialVendor:
             raise InvalidInput(
                 f"bucket config {bucket.nickname!r}: auth method {auth.method} cannot vend credentials"
             )
-        return await self._cached(bucket, prefix, write, principal_id, fetch)
+        return await self._cached(bucket, prefix, write, principal_id, fetch, auth.method)
 
     async def for_service(self, bucket: BucketResponse, prefix: str) -> AnyCredentials | None:
         """Read-write credentials for the service's own work on a repo (checks, deletion). Every such
@@ -158,21 +178,26 @@ class CredentialVendor:
         write: bool,
         principal_id: str,
         fetch: Callable[[], Awaitable[AnyCredentials]],
+        method: str,
     ) -> AnyCredentials:
         """One fetch per key and lifetime, shared by concurrent callers."""
         key = _Key(principal_id, str(bucket.id), _fingerprint(bucket), prefix, write)
         cached = self._cache.get(key)
         if cached is not None and cached.reuse_until > time.monotonic():
             self._cache.move_to_end(key)
+            metrics.CREDENTIAL_VENDS.labels(method, "reused").inc()
             return cached.credentials
         pending = self._inflight.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            credentials = await asyncio.shield(pending)
+            metrics.CREDENTIAL_VENDS.labels(method, "reused").inc()
+            return credentials
         future: asyncio.Future[AnyCredentials] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             credentials = await fetch()
             self.provider_calls += 1
+            metrics.CREDENTIAL_VENDS.labels(method, "issued").inc()
             log.info(
                 "sts session issued",
                 bucket=bucket.nickname,

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from arraylake.server import faults, storage_ops
+from arraylake.server import faults, metrics, storage_ops
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.schema import (
@@ -69,6 +69,17 @@ class Cleaner:
 
     async def purge(self, repo_id: str) -> int:
         """Delete the data of a claimed ``deleting`` repo, then its row. Returns the number of objects."""
+        with metrics.DELETIONS_ACTIVE.track_inprogress():
+            try:
+                deleted = await self._purge(repo_id)
+            except Exception:
+                metrics.REPO_DATA_REMOVALS.labels("failed").inc()
+                raise
+        metrics.REPO_DATA_REMOVALS.labels("done").inc()
+        metrics.REPO_OBJECTS_DELETED.inc(deleted)
+        return deleted
+
+    async def _purge(self, repo_id: str) -> int:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
