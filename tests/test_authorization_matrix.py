@@ -750,7 +750,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/openapi.json", Public(200)),
     Endpoint("GET", "/docs", Public(200)),
     Endpoint("GET", "/docs/oauth2-redirect", Public(200)),
-    Endpoint("GET", "/redoc", Public(200)),
     Endpoint(
         "GET", "/docs/assets/{name}", Public(200), prepare=lambda w, p, t: Prep({"name": "swagger-ui.css"})
     ),

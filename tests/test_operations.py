@@ -305,21 +305,44 @@ def test_with_two_workers_every_scrape_counts_every_worker(fresh_service: Arrayl
 def test_api_documentation_loads_nothing_from_elsewhere(fresh_service: ArraylakeService) -> None:
     fresh_service.start()
     url = fresh_service.url
-    for page, assets in (
-        ("/docs", ["swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"]),
-        ("/redoc", ["redoc.standalone.js", "favicon.png"]),
-    ):
-        html = httpx.get(url + page)
-        assert html.status_code == 200
-        assert "http://" not in html.text and "https://" not in html.text, html.text
-        policy = html.headers["content-security-policy"]
-        assert "default-src 'none'" in policy and "script-src 'self' 'nonce-" in policy
-        assert html.headers["x-content-type-options"] == "nosniff"
-        for name in assets:
-            assert f'"/docs/assets/{name}"' in html.text
-            asset = httpx.get(f"{url}/docs/assets/{name}")
-            assert asset.status_code == 200 and len(asset.content) > 500
-            expected = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}[Path(name).suffix]
-            assert asset.headers["content-type"].startswith(expected)  # nosniff: the type must be right
+    html = httpx.get(f"{url}/docs")
+    assert html.status_code == 200
+    assert "http://" not in html.text and "https://" not in html.text, html.text
+    policy = html.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self' 'nonce-" in policy
+    assert html.headers["x-content-type-options"] == "nosniff"
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+        assert f'"/docs/assets/{name}"' in html.text
+        asset = httpx.get(f"{url}/docs/assets/{name}")
+        assert asset.status_code == 200 and len(asset.content) > 500
+        expected = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}[Path(name).suffix]
+        assert asset.headers["content-type"].startswith(expected)  # nosniff: the type must be right
+    assert httpx.get(f"{url}/redoc").status_code == 404  # ReDoc's bundle would fetch from its CDN
     assert httpx.get(f"{url}/docs/assets/..%2Fcore.py").status_code == 404
     assert httpx.get(f"{url}/docs/assets/core.py").status_code == 404
+
+
+def test_api_documentation_renders_in_a_browser_offline(fresh_service: ArraylakeService) -> None:
+    """In a real Chromium: the page draws the API under its CSP, asking nothing of any other host."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser_login import CHROMIUM, CHROMIUM_ARGS
+
+    fresh_service.start()
+    own = (fresh_service.url, "data:", "blob:")
+    elsewhere: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: None if r.url.startswith(own) else elsewhere.append(r.url))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(fresh_service.url + "/docs")
+            page.wait_for_selector(".opblock-tag", timeout=30_000)
+            assert "repos" in page.content()
+        finally:
+            browser.close()
+    assert not elsewhere, elsewhere
+    assert not problems, problems

@@ -1,8 +1,8 @@
-"""The API documentation pages, ``/docs`` (Swagger UI) and ``/redoc``, with every file they load served by
-the service itself: they work without internet, and a page can be held to a Content-Security-Policy that
-allows nothing from elsewhere.
+"""The API documentation page, ``/docs`` (Swagger UI), with every file it loads served by the service
+itself: it works without internet, under a Content-Security-Policy that allows nothing from elsewhere.
 
-The Swagger UI and ReDoc files come from the ``fastapi-offline`` package (a dependency of the server extra).
+The Swagger UI files come from the ``fastapi-offline`` package (a dependency of the server extra). There is
+no ``/redoc``: ReDoc's bundle fetches its logo from Redocly's CDN.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from arraylake.server.errors import NotFound
 
-ASSETS = {"swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png"}
+ASSETS = {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}
 ASSET_PREFIX = "/docs/assets"
 router = APIRouter(include_in_schema=False)
 
@@ -27,13 +27,11 @@ def _asset_dir() -> Path:
 
 
 def docs_policy(nonce: str) -> str:
-    """The CSP of the documentation pages: scripts, styles, images and API calls from the service only.
-
-    Inline styles: Swagger UI and ReDoc style their elements from script. ``blob:`` workers: ReDoc's search.
-    """
+    """The CSP of the documentation pages: scripts, styles, images and API calls from the service only
+    (inline styles: Swagger UI styles its elements from script)."""
     return (
         f"default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+        "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )
 
@@ -68,19 +66,6 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 @router.get("/docs/oauth2-redirect")
 async def swagger_ui_redirect() -> HTMLResponse:
     return _with_policy(get_swagger_ui_oauth2_redirect_html())
-
-
-@router.get("/redoc")
-async def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
-    page = get_redoc_html(
-        openapi_url=f"{root}/openapi.json",
-        title=f"{_title(request)} API",
-        redoc_js_url=f"{root}{ASSET_PREFIX}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSET_PREFIX}/favicon.png",
-        with_google_fonts=False,
-    )
-    return _with_policy(page)
 
 
 @router.get(ASSET_PREFIX + "/{name}")
