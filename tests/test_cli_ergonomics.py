@@ -21,6 +21,8 @@ import pytest
 import xarray as xr
 
 from arraylake import Client
+from arraylake.cli.core import load_group
+from arraylake.cli.main import GROUPS
 from arraylake.exceptions import ArraylakeConnectionError, NotArraylakeServiceError
 from arraylake.transport import Retry, retry_notices
 from tests.support.cli import Cli
@@ -242,3 +244,9 @@ def test_import_arraylake_is_light_and_client_still_imports() -> None:
         "from arraylake.client import IcechunkRepository\nassert IcechunkRepository.__name__ == 'Repository'"
     )
     assert "icechunk" in _modules_after(documented)  # the annotation alias loads icechunk when asked for
+
+
+def test_the_root_help_lines_are_the_groups_own_summaries() -> None:
+    for name, group in GROUPS.items():
+        own = load_group(group.module)
+        assert own.name == name and (own.help or "").split("\n\n")[0] == group.summary, name

@@ -8,11 +8,13 @@ mistake) print one ``Error: ...`` line on stderr and exit non-zero (2 for usage 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.markup import escape
@@ -156,8 +158,55 @@ def report(exc: BaseException) -> None:
     err_console.print(f"[bold red]Error:[/bold red] {escape(one_line(message))}", highlight=False)
 
 
+@dataclass(frozen=True)
+class LazyGroup:
+    """A command group in a module of its own, imported only when the group runs (start-up stays quick);
+    ``summary`` is its line in the root's help, the first paragraph of the group's own help."""
+
+    module: str
+    summary: str
+
+
+@functools.cache
+def load_group(module: str) -> Any:
+    """The click group of the ``app`` in ``module``."""
+    return typer.main.get_command(importlib.import_module(module).app)
+
+
 class RootGroup(TyperGroup):
-    """The ``arraylake`` command: runs a command and turns every expected failure into one line."""
+    """The ``arraylake`` command: runs a command and turns every expected failure into one line.
+
+    Its groups are lazy (``lazy``, set by a subclass): the root's help lists them by their
+    summaries; anything else that asks for a group (running it, completion) imports its module.
+    """
+
+    lazy: ClassVar[Mapping[str, LazyGroup]] = {}
+    _summaries_only = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in self.lazy if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in self.lazy:
+            if self._summaries_only:
+                return TyperGroup(name=cmd_name, help=self.lazy[cmd_name].summary)
+            found = load_group(self.lazy[cmd_name].module)
+            self.add_command(found, cmd_name)
+        return found
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._summaries_only = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._summaries_only = False
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.lazy:
+            for name in self.lazy:  # every group, for "did you mean ...?"
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
     def main(  # type: ignore[override]
         self,

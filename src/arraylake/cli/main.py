@@ -9,8 +9,16 @@ from typing import Annotated
 import typer
 
 from arraylake._version import __version__
-from arraylake.cli import auth, bucket, config_cmd, diagnostics, org, repo, server, state
-from arraylake.cli.core import ArraylakeTyper, ConfigPairs, Debug, RootGroup, ServiceUri, apply_global_options
+from arraylake.cli import state
+from arraylake.cli.core import (
+    ArraylakeTyper,
+    ConfigPairs,
+    Debug,
+    LazyGroup,
+    RootGroup,
+    ServiceUri,
+    apply_global_options,
+)
 
 HELP = """Arraylake, open and self-hosted: version-controlled array repositories in your own storage.
 
@@ -19,13 +27,35 @@ repos, buckets and orgs. Which service to talk to comes from the config (`arrayl
 or from `--service-uri` on any command. Add `--json` to listing and info commands for scripts.
 """
 
-app = ArraylakeTyper(name="arraylake", cls=RootGroup, help=HELP, invoke_without_command=True)
-app.add_typer(auth.app, name="auth")
-app.add_typer(org.app, name="org")
-app.add_typer(repo.app, name="repo")
-app.add_typer(bucket.app, name="bucket")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(server.app, name="server")
+GROUPS = {
+    "auth": LazyGroup("arraylake.cli.auth", "Log in to a service, see who you are, print your token."),
+    "org": LazyGroup("arraylake.cli.org", "Orgs, their members and roles, and their API clients."),
+    "repo": LazyGroup(
+        "arraylake.cli.repo", "Repos: list, create and delete them, look inside, and grant access."
+    ),
+    "bucket": LazyGroup(
+        "arraylake.cli.bucket",
+        "Bucket configs: where an org's repos keep their data (the buckets themselves are not touched).",
+    ),
+    "config": LazyGroup(
+        "arraylake.cli.config_cmd",
+        "See and change the configuration: files in `~/.config/arraylake/` (or `$ARRAYLAKE_CONFIG`), "
+        "then `ARRAYLAKE_*` environment variables (`__` for nesting, e.g. `ARRAYLAKE_SERVICE__URI`), "
+        "then `--config KEY=VALUE` on a command.",
+    ),
+    "server": LazyGroup(
+        "arraylake.cli.server",
+        "Run and administer an Arraylake service (needs the `server` extra: "
+        "`pip install 'arraylake-open[server]'`).",
+    ),
+}
+
+
+class ArraylakeGroup(RootGroup):
+    lazy = GROUPS
+
+
+app = ArraylakeTyper(name="arraylake", cls=ArraylakeGroup, help=HELP, invoke_without_command=True)
 
 
 def _print_version(value: bool) -> None:
@@ -56,6 +86,8 @@ def root(
     apply_global_options(ctx, service_uri, config, debug)
     state.state.json = json_output
     if show_diagnostics:
+        from arraylake.cli import diagnostics
+
         diagnostics.show(json_output)
         raise typer.Exit()
     if ctx.invoked_subcommand is None:

@@ -12,17 +12,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID
 
 import typer
-from pydantic import BaseModel, SecretStr
 from rich.console import Console, RenderableType
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from arraylake.diagnostics import MASK
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 # soft_wrap: long lines (paths, tokens) stay whole when output is piped or narrow.
 console = Console(soft_wrap=True)
@@ -57,6 +58,8 @@ def say(message: str) -> None:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON data from models, datetimes, UUIDs and sets; secrets stay masked."""
+    from pydantic import BaseModel, SecretStr  # loaded already by whatever made the models
+
     if isinstance(value, BaseModel):
         return jsonable(value.model_dump(mode="python"))
     if isinstance(value, Mapping):
@@ -168,6 +171,8 @@ class StepBar:
 @contextmanager
 def progress_bar(description: str) -> Iterator[StepBar]:
     """A progress bar on stderr (only on a terminal): ``start`` it with the steps, then ``advance``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
         yield StepBar(progress, escape(description))
@@ -176,6 +181,8 @@ def progress_bar(description: str) -> Iterator[StepBar]:
 @contextmanager
 def count_bar(description: str, unit: str) -> Iterator[Callable[[int], None]]:
     """A progress bar of unknown length on stderr (only on a terminal), fed with a running count."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -13,7 +13,6 @@ import typer
 import yaml
 
 from arraylake._sync import run_sync
-from arraylake.cli.config_check import check_config
 from arraylake.config import config as _config
 from arraylake.config import refresh
 
@@ -75,6 +74,7 @@ def client() -> Client:
 
     While the command runs, every retry of a request is told on stderr, so a wait is never silent.
     """
+    from arraylake.cli.config_check import check_config  # pydantic: only for commands that need it
     from arraylake.cli.output import note
     from arraylake.client import Client
     from arraylake.transport import retry_notices
