@@ -45,6 +45,7 @@ from arraylake.types import (
     GSCredentials,
     HmacAuth,
     Platform,
+    S3Credentials,
     StsAssumeRoleAuth,
     utcnow,
 )
@@ -132,9 +133,8 @@ class CredentialVendor:
         fetch: Callable[[], Awaitable[AnyCredentials]]
         if isinstance(auth, StsAssumeRoleAuth | AWSCustomerManagedRoleAuth):
             request = self._assume_role_request(bucket, prefix, write=write, principal_id=principal_id)
-            if isinstance(auth, StsAssumeRoleAuth) and request.endpoint_url:
-                await self._check_endpoint(request.endpoint_url, "sts_endpoint_url", bucket)
-            fetch = lambda: assume_role(request)  # noqa: E731
+            checked = request.endpoint_url if isinstance(auth, StsAssumeRoleAuth) else None
+            fetch = lambda: self._assume_role(request, checked, bucket)  # noqa: E731
         elif isinstance(auth, GCPCustomerManagedRoleAuth):
             target, label = auth.target_service_account, _required_binding(bucket, auth.org_binding_label)
             fetch = lambda: self._gcs(target, bucket.name, prefix, write, label)  # noqa: E731
@@ -159,6 +159,14 @@ class CredentialVendor:
         endpoint = bucket.extra_config.get("endpoint_url")
         if endpoint:
             await self._check_endpoint(str(endpoint), "endpoint_url", bucket)
+
+    async def _assume_role(
+        self, request: AssumeRoleRequest, endpoint: str | None, bucket: BucketResponse
+    ) -> S3Credentials:
+        # Checked when STS is actually called, not for answers from the cache: the hot path stays lean.
+        if endpoint:
+            await self._check_endpoint(endpoint, "sts_endpoint_url", bucket)
+        return await assume_role(request)
 
     async def _check_endpoint(self, url: str, what: str, bucket: BucketResponse) -> None:
         try:
