@@ -38,6 +38,9 @@ def catalog_names(service: ArraylakeService, org: str, token: str) -> list[str]:
 
 def test_sigkill_during_delete(fresh_service: ArraylakeService, seaweed: SeaweedFS, s3_bucket: str) -> None:
     fresh_service.env["ARRAYLAKE_SERVER_DELETE_BATCH_SIZE"] = "20"
+    # each batch pauses a moment, so that the kill reliably lands half-way (once, in CI, the whole deletion
+    # finished between two polls of the bucket)
+    fresh_service.env["ARRAYLAKE_SERVER_FAULT_INJECTION"] = "delete:slowly"
     fresh_service.start()
     org, client, token = s3_client(fresh_service, seaweed, s3_bucket)
     session = client.create_repo(f"{org}/big").writable_session("main")
