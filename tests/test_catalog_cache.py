@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from arraylake import Client
+from arraylake.server.catalog_cache import invalidate_on_commit
 from arraylake.server.single_flight import SingleFlight
 from tests.conftest import make_service
 from tests.support.service import ArraylakeService
@@ -81,3 +84,28 @@ async def test_single_flight_runs_one_load_for_concurrent_callers() -> None:
 
     outcomes = await asyncio.gather(*(flights.run("other", fail) for _ in range(5)), return_exceptions=True)
     assert all(isinstance(o, LookupError) for o in outcomes)
+
+
+async def test_every_catalog_cache_clears_on_commit_and_again_once_it_is_done(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+    cleared: list[str] = []
+
+    class Cache:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def invalidate(self) -> None:
+            cleared.append(self.name)
+
+    invalidate_on_commit(engine, [Cache("catalog"), Cache("tokens")])
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        assert cleared == []  # reads clear nothing
+        async with engine.begin() as conn:
+            await conn.execute(text("create table t (x integer)"))
+            assert cleared == []
+        # as the commit starts, and once more when the connection is back in the pool, the commit done
+        assert cleared == ["catalog", "tokens", "catalog", "tokens"]
+    finally:
+        await engine.dispose()

@@ -20,7 +20,7 @@ from arraylake._version import __version__
 from arraylake.server import metrics
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
-from arraylake.server.catalog_cache import CatalogCache
+from arraylake.server.catalog_cache import CatalogCache, invalidate_on_commit
 from arraylake.server.context import AppContext
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
@@ -101,7 +101,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
         raise
     try:
-        ctx.catalog.watch(engine)
+        invalidate_on_commit(engine, [ctx.catalog, ctx.tokens])
         app.state.ctx = ctx
         ctx.spawn(
             _janitor(

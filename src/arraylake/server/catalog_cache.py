@@ -1,10 +1,12 @@
-"""A short-lived, in-process cache of catalog reads, so that the hot paths (get a repo, open it, vend its
-credentials) skip the database.
+"""Short-lived, in-process caches of catalog reads, so that the hot paths (authenticate, get a repo, open
+it, vend its credentials) skip the database, and the one hook that keeps every such cache current.
 
-Every commit this process makes clears it (an SQLAlchemy ``commit`` event on the engine), so a process
-always reads its own writes. Another process's writes (a second worker or machine on the same catalog) show
-after at most ``ttl`` seconds, the same bound as the token cache's for revocations. A ``ttl`` of 0 turns the
-cache off.
+Every commit this process makes clears every cache handed to :func:`invalidate_on_commit`, so a process
+always reads its own writes, and no request handler has to remember to clear anything. Another process's
+writes (a second worker or machine on the same catalog) show after at most each cache's ``ttl`` seconds.
+A ``ttl`` of 0 turns a :class:`CatalogCache` off.
+
+This module knows nothing of repos, tokens or orgs: the domain modules build their keys and loads on it.
 """
 
 from __future__ import annotations
@@ -12,18 +14,44 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server import metrics
-from arraylake.server.identity.principals import OrgScope
-from arraylake.server.repos.service import RepoRecord, repo_record
 from arraylake.server.single_flight import SingleFlight
 
 MAX_ENTRIES = 10_000
 V = TypeVar("V")
+_COMMITTED = "arraylake.committed"
+
+
+class Invalidates(Protocol):
+    def invalidate(self) -> None:
+        """Forget every cached answer; an answer being loaded now must not be kept either."""
+
+
+def invalidate_on_commit(engine: AsyncEngine, caches: list[Invalidates]) -> None:
+    """Clear ``caches`` whenever ``engine`` (or any engine sharing its pool) commits.
+
+    SQLAlchemy's ``commit`` event fires before the database has the commit, and a load that runs in between
+    still reads the old rows; so the caches are cleared again once the committing connection is handed back
+    to the pool, by when the commit is done.
+    """
+
+    def committing(conn: Any) -> None:
+        conn.info[_COMMITTED] = True
+        for cache in caches:
+            cache.invalidate()
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(_COMMITTED, False):
+            for cache in caches:
+                cache.invalidate()
+
+    event.listen(engine.sync_engine, "commit", committing)
+    event.listen(engine.sync_engine.pool, "checkin", checked_in)
 
 
 class CatalogCache:
@@ -36,13 +64,6 @@ class CatalogCache:
         # A load that started before a commit must not store what it read: it may predate the write.
         self._generation = 0
         self._flights: SingleFlight[Hashable, Any] = SingleFlight()
-
-    def watch(self, engine: AsyncEngine) -> None:
-        """Forget everything whenever ``engine`` (or any engine sharing its pool) commits."""
-        event.listen(engine.sync_engine, "commit", self._on_commit)
-
-    def _on_commit(self, _conn: Any) -> None:
-        self.invalidate()
 
     def invalidate(self) -> None:
         self._generation += 1
@@ -66,12 +87,3 @@ class CatalogCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return cast(V, value)
-
-    async def repo_record(self, reader: AsyncEngine, org: OrgScope, name: str) -> RepoRecord:
-        """The active repo ``name`` of ``org`` (404 if absent)."""
-
-        async def load() -> RepoRecord:
-            async with reader.connect() as conn:
-                return await repo_record(conn, org, name)
-
-        return await self.get(("repo", org.org_id, name), load)

@@ -12,7 +12,6 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import icechunk
 from sqlalchemy import delete, insert, select, update
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.names import join_prefix
 from arraylake.server.buckets.service import BucketCodec, bucket_row
+from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.schema import buckets, virtual_chunk_policies
 from arraylake.server.errors import InvalidInput, NotFound
@@ -53,10 +53,6 @@ def _wire(row: Row, bucket: BucketResponse) -> VirtualChunkPolicy:
         created=row.created,
         created_by=row.created_by,
     )
-
-
-if TYPE_CHECKING:  # the cache reads repos, whose service uses this module
-    from arraylake.server.catalog_cache import CatalogCache
 
 
 async def _rows(conn: AsyncConnection, org: OrgScope) -> list[tuple[Row, Row]]:

@@ -72,7 +72,6 @@ async def new_org(
             description=body.description,
         )
         await add_membership(conn, org_id, principal.id, Role.ADMIN)
-    ctx.tokens.invalidate()
     return await _org_response(ctx, org_id)
 
 
@@ -111,7 +110,6 @@ async def add_member(
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
     async with ctx.engine.begin() as conn:
         added = await access.add_member(conn, member, body.principal, Role(body.role))
-    ctx.tokens.invalidate()
     return added
 
 
@@ -127,7 +125,6 @@ async def set_member_role(
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
     async with ctx.engine.begin() as conn:
         changed = await access.set_role(conn, member, who, Role(body.role))
-    ctx.tokens.invalidate()
     return changed
 
 
@@ -142,7 +139,6 @@ async def remove_member(
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
     async with ctx.engine.begin() as conn:
         await access.remove_member(conn, member, who)
-    ctx.tokens.invalidate()
     return Response(status_code=204)
 
 
@@ -245,7 +241,6 @@ async def new_api_client(
         client, token = await access.new_api_client(
             conn, member, name=body.name, role=Role(body.role), expires_in_days=body.expires_in_days
         )
-    ctx.tokens.invalidate()
     return ApiClientCreated(client=client, token=token)
 
 
@@ -272,7 +267,6 @@ async def revoke_api_client(
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
     async with ctx.engine.begin() as conn:
         await access.revoke_api_client(conn, member, client_id)
-    ctx.tokens.invalidate()
     return Response(status_code=204)
 
 
@@ -304,5 +298,4 @@ async def revoke_api_token(
     member = authorize(principal, org, Action.MANAGE_MEMBERS)
     async with ctx.engine.begin() as conn:
         await access.revoke_api_token(conn, member, client_id, token_id)
-    ctx.tokens.invalidate()
     return Response(status_code=204)

@@ -3,7 +3,8 @@
 Two kinds of bearer token are accepted: API tokens (``ema_...``, of API clients) and the id (or access)
 tokens of a login (JWTs signed by this service, tied to a login session). The cache keeps lookups off the
 database on the hot path: a revoked token or ended login stops working within ``token_cache_seconds`` in
-every process, at once in the process that revoked it.
+every process, at once in the process that revoked it, whose commits clear the cache
+(:func:`arraylake.server.catalog_cache.invalidate_on_commit`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class TokenCache:
         self._client_ids = client_ids
         self._max_entries = max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # A lookup that started before a commit must not store what it read: it may predate the write.
+        self._generation = 0
         self._touched: dict[str, float] = {}
 
     async def principal(self, token: str) -> Principal | None:
@@ -63,7 +66,10 @@ class TokenCache:
         entry = self._entries.get(key)
         if entry is not None and entry.fresh_until > now:
             return entry.principal
+        generation = self._generation
         principal = await self._flights.run(key, lambda: self._lookup(token, key, now))
+        if generation != self._generation:
+            return principal
         fresh_until = now + self._ttl
         expires_at = principal.token_expires_at if principal is not None else None
         if expires_at is not None:  # never serve a token from the cache past its expiry
@@ -105,6 +111,7 @@ class TokenCache:
 
     def invalidate(self) -> None:
         """Forget every cached answer (after a change to tokens, memberships, grants or orgs)."""
+        self._generation += 1
         self._entries.clear()
 
 

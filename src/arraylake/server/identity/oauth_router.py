@@ -148,7 +148,6 @@ async def token(
         except sessions.RefreshTokenReused as reused:
             async with ctx.engine.begin() as conn:
                 await sessions.revoke_session(conn, reused.session_id)
-            ctx.tokens.invalidate()
             raise
     else:
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
@@ -165,7 +164,6 @@ async def revoke(
     """End the login a refresh token belongs to (RFC 7009: the answer is 200 whether or not it was known)."""
     async with ctx.engine.begin() as conn:
         await sessions.revoke_by_refresh_token(conn, token)
-    ctx.tokens.invalidate()
     return JSONResponse({}, headers=NO_STORE)
 
 

@@ -42,7 +42,6 @@ async def add_grant(
         result = await grants.grant(
             conn, scope, await repo_row(conn, scope, repo), body.principal, body.actions, principal.id
         )
-    ctx.tokens.invalidate()
     return result
 
 
@@ -59,5 +58,4 @@ async def revoke_grant(
     scope = may_manage_repo_access(principal, org, repo)
     async with ctx.engine.begin() as conn:
         result = await grants.revoke(conn, scope, await repo_row(conn, scope, repo), grantee, action)
-    ctx.tokens.invalidate()
     return result

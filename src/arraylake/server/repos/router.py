@@ -132,7 +132,7 @@ async def get_repo(
     ctx: AppContext = Depends(app_context),
 ) -> Response:
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
-    record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
+    record = await service.cached_repo_record(ctx.catalog, ctx.reader, scope, repo)
     return wire_json(await service.record_to_wire(codec(ctx), scope, record))
 
 
@@ -161,7 +161,7 @@ async def open_repo(
     """Everything a client needs to open the repo, in one round trip, with credentials for the access the
     caller asks for (default: the most its rights allow)."""
     scope, write, may_write = _access(principal, org, repo, access)
-    record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
+    record = await service.cached_repo_record(ctx.catalog, ctx.reader, scope, repo)
     return wire_json(
         await service.open_info(
             codec(ctx),
@@ -190,7 +190,7 @@ async def repo_credentials(
     """
     try:
         scope, write, may_write = _access(principal, org, repo, access)
-        record = await ctx.catalog.repo_record(ctx.reader, scope, repo)
+        record = await service.cached_repo_record(ctx.catalog, ctx.reader, scope, repo)
         bucket, prefix = service.record_bucket(codec(ctx), scope, record), record.repo.prefix
     except (NotFound, Forbidden):
         async with ctx.reader.connect() as conn:

@@ -20,7 +20,7 @@ import icechunk
 from sqlalchemy import and_, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.names import join_prefix, validate_repo_name
 from arraylake.server import storage_ops
@@ -30,6 +30,7 @@ from arraylake.server.buckets.service import (
     bucket_row_by_nickname,
     default_bucket_id,
 )
+from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
 from arraylake.server.db.locks import lock_org
@@ -192,6 +193,18 @@ async def repo_record(
     if row is None:
         raise repo_not_found(org.org_name, name)
     return _record(row)
+
+
+async def cached_repo_record(
+    cache: CatalogCache, reader: AsyncEngine, org: OrgScope, name: str
+) -> RepoRecord:
+    """The active repo ``name`` of ``org`` (404 if absent), from ``cache`` while fresh."""
+
+    async def load() -> RepoRecord:
+        async with reader.connect() as conn:
+            return await repo_record(conn, org, name)
+
+    return await cache.get(("repo", org.org_id, name), load)
 
 
 def _record(row: Row) -> RepoRecord:
