@@ -10,7 +10,6 @@ benchmark also counts the requests ``get_repo`` makes: one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
@@ -18,17 +17,11 @@ import icechunk
 
 from arraylake import Client
 from arraylake.storage import credentials_from_bucket, icechunk_storage
-from benchmarks.stats import Result, interleaved, median
+from benchmarks.stats import Result, interleaved, median, timed
 
 TOLERANCE = 1.25
 """How far over one round trip the added time may be and still count as one: the client's own work (reading
 the answer, building the storage) is ~0.1-0.2 ms, and medians on this machine drift ~10% between runs."""
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def run(client: Client, name: str, label: str, rounds: int) -> list[Result]:
@@ -40,9 +33,9 @@ def run(client: Client, name: str, label: str, rounds: int) -> list[Result]:
     headers = {"authorization": f"Bearer {client.token}"}
     with httpx.Client(base_url=client.service_uri, headers=headers) as http:
         arms = (
-            lambda: _timed(lambda: client.get_repo(name)),
-            lambda: _timed(lambda: icechunk.Repository.open(icechunk_storage(bucket, prefix, credentials))),
-            lambda: _timed(lambda: http.get(f"/repos/{org}/{repo}/open").raise_for_status()),
+            lambda: timed(lambda: client.get_repo(name)),
+            lambda: timed(lambda: icechunk.Repository.open(icechunk_storage(bucket, prefix, credentials))),
+            lambda: timed(lambda: http.get(f"/repos/{org}/{repo}/open").raise_for_status()),
         )
         interleaved(*arms, rounds=3)  # warm connections and caches
         requests = _requests_per_get_repo(client, name)

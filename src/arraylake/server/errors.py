@@ -40,10 +40,6 @@ class Conflict(ServiceError):
     status_code = 409
 
 
-class PayloadTooLarge(ServiceError):
-    status_code = 413
-
-
 class StorageRefused(ServiceError):
     """The object store refused (access denied, no such bucket, wrong keys) or nothing answers at its
     endpoint: retrying won't help, and the answer says so."""

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from arraylake.server.errors import Forbidden, NotFound
 from arraylake.server.identity.principals import Membership, OrgScope, Principal, Role
@@ -69,6 +70,10 @@ ORG_ACTION_ROLES: dict[OrgActions, frozenset[Role]] = {
 
 def org_not_found(org: str) -> NotFound:
     return NotFound(f"org {org} not found")
+
+
+Access = Literal["read", "write"]
+"""What a caller asks storage credentials for."""
 
 
 def repo_not_found(org: str, repo: str) -> NotFound:

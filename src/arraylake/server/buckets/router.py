@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -12,7 +11,7 @@ from arraylake.server.context import AppContext, app_context, current_principal
 from arraylake.server.credentials import binding, virtual
 from arraylake.server.identity.principals import Principal
 from arraylake.server.paths import org_name
-from arraylake.server.policy import Action, allows, authorize, may_see_bucket_secrets, visible_repos
+from arraylake.server.policy import Access, Action, allows, authorize, may_see_bucket_secrets, visible_repos
 from arraylake.server.repos.service import repos_in_bucket
 from arraylake.types import (
     AnyCredentials,
@@ -133,7 +132,7 @@ async def list_bucket_repos(
 @router.get("/orgs/{org}/buckets/{bucket_id}/credentials", response_model=AnyCredentials | None)
 async def bucket_credentials(
     bucket_id: UUID,
-    access: Literal["read", "write"] = Query(default="read"),
+    access: Access = Query(default="read"),
     org: str = Depends(org_name),
     principal: Principal = Depends(current_principal),
     ctx: AppContext = Depends(app_context),

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -327,7 +327,3 @@ async def delete_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) 
 async def set_default_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
     await bucket_row(conn, org, bucket_id)
     await conn.execute(update(orgs).where(orgs.c.id == org.org_id).values(default_bucket_id=bucket_id))
-
-
-def validation_message(exc: ValidationError) -> str:
-    return "; ".join(error["msg"] for error in exc.errors())

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
@@ -16,7 +15,7 @@ from arraylake.server.errors import Forbidden, InvalidInput, NotFound
 from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.logs import get_logger
 from arraylake.server.paths import org_name, repo_name
-from arraylake.server.policy import Action, authorize, authorize_repo, repo_actions, visible_repos
+from arraylake.server.policy import Access, Action, authorize, authorize_repo, repo_actions, visible_repos
 from arraylake.server.repos import service
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.metadata_index import parse_filter
@@ -134,9 +133,6 @@ async def get_repo(
     scope = authorize_repo(principal, org, repo, RepoActions.CAN_READ)
     record = await service.cached_repo_record(ctx.catalog, ctx.reader, scope, repo)
     return wire_json(await service.record_to_wire(codec(ctx), scope, record))
-
-
-Access = Literal["read", "write"]
 
 
 def _access(principal: Principal, org: str, repo: str, access: Access | None) -> tuple[OrgScope, bool, bool]:

@@ -47,6 +47,7 @@ from arraylake.server.db.schema import (
 )
 from arraylake.server.errors import Conflict, InvalidInput, NotFound, StorageRefused
 from arraylake.server.identity.principals import OrgScope, Principal
+from arraylake.server.policy import repo_not_found
 from arraylake.server.repos.metadata_index import filter_clauses, write_index
 from arraylake.server.repos.page_anchors import PageAnchors
 from arraylake.storage import can_write, icechunk_storage
@@ -77,10 +78,6 @@ MAX_REPO_PREFIX_LENGTH = 512
 def new_repo_id() -> str:
     """24 hex digits, like a Mongo ObjectId: 4 bytes of time (so ids sort by creation) + 8 random bytes."""
     return (int(time.time()).to_bytes(4, "big") + os.urandom(8)).hex()
-
-
-def repo_not_found(org: str, name: str) -> NotFound:
-    return NotFound(f"repo {org}/{name} not found")
 
 
 # ------------------------------------------------------------------------------------------------ reading
