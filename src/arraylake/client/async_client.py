@@ -1,0 +1,88 @@
+"""The asyncio client: :class:`AsyncClient`, the core, composed of one group of methods per resource."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from arraylake import login as login_flow
+from arraylake.access import AccessMethods
+from arraylake.client.base import not_yet
+from arraylake.client.buckets import BucketMethods
+from arraylake.client.repos import RepoMethods
+from arraylake.config import config as _config
+from arraylake.exceptions import ArraylakeError
+from arraylake.login import LoginAuth
+from arraylake.token_file import read_tokens, write_tokens
+from arraylake.transport import Auth, TokenAuth, Transport, TransportSettings
+from arraylake.types import DeviceAuthorizationResponse
+
+
+class AsyncClient(RepoMethods, BucketMethods, AccessMethods):
+    """Asyncio client for an Arraylake service.
+
+    Args:
+        service_uri: The service to talk to. Defaults to the ``service.uri`` config key
+            (``ARRAYLAKE_SERVICE__URI``).
+        token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``);
+            without one, the client uses the login saved by :meth:`login`.
+    """
+
+    def __init__(self, service_uri: str | None = None, token: str | None = None):
+        self.service_uri: str = service_uri or _config.get("service.uri")
+        self.token: str | None = token if token is not None else _config.get("token", None)
+        if self.token is not None and not str(self.token).startswith(("ema_", "ey")):
+            raise ValueError(
+                "Arraylake API tokens start with 'ema_'; check the token you passed or configured"
+            )
+        self._login = LoginAuth(self.service_uri)
+        auth: Auth = TokenAuth(self.token) if self.token else self._login
+        self._transport = Transport(self.service_uri, auth, TransportSettings.from_config())
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(service_uri={self.service_uri!r})"
+
+    async def aclose(self) -> None:
+        """Close this loop's HTTP connections."""
+        await self._transport.aclose()
+
+    async def login(
+        self,
+        *,
+        browser: bool = False,
+        on_code: Callable[[DeviceAuthorizationResponse], None] | None = None,
+    ) -> None:
+        """Log in to the service as a user (OAuth device flow); the login is saved for later clients.
+
+        Args:
+            browser: Open the approval page in a browser; otherwise print its URL and the code.
+            on_code: Called with the device authorization instead of printing it (for other front ends).
+        """
+        async with httpx.AsyncClient(timeout=30) as http:
+            ep = await login_flow.endpoints(http, self.service_uri)
+            tokens = await login_flow.device_login(
+                http, ep, on_code=on_code or (lambda auth: login_flow.show_code(auth, browser))
+            )
+        write_tokens(self._login.path, tokens)
+        user = await self.get_user()
+        if on_code is None:
+            print(f"Logged in to {self.service_uri} as {user.email}")
+
+    async def logout(self) -> None:
+        """End the saved login: revoked on the service, removed from disk."""
+        tokens = read_tokens(self._login.path)
+        if tokens is None:
+            print("Not logged in")
+            return
+        async with httpx.AsyncClient(timeout=30) as http:
+            with contextlib.suppress(httpx.HTTPError, ArraylakeError):
+                await login_flow.revoke(http, await login_flow.endpoints(http, self.service_uri), tokens)
+        self._login.forget()
+        print(f"Logged out of {self.service_uri}")
+
+    def get_services(self, org: str) -> Any:
+        """The compute services of an org."""
+        raise not_yet("Compute services", "they come in a later release")

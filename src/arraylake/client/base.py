@@ -1,0 +1,35 @@
+"""The ground the client's method groups stand on: attributes, the lazy ``icechunk`` module, shared errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arraylake._lazy import lazy_module
+from arraylake.credentials import Access, ServiceCredentials
+from arraylake.exceptions import FeatureUnavailableError
+from arraylake.login import LoginAuth
+from arraylake.transport import Transport
+
+if TYPE_CHECKING:
+    import icechunk
+
+    RepoConfig = icechunk.RepositoryConfig | None
+    IcechunkRepository = icechunk.Repository
+else:
+    icechunk = lazy_module("icechunk")
+
+
+def not_yet(what: str, issue: str) -> FeatureUnavailableError:
+    return FeatureUnavailableError(f"{what} is not available in this release of Arraylake Open ({issue}).")
+
+
+class ClientBase:
+    """What every group of client methods relies on: the service, the token and one transport."""
+
+    service_uri: str
+    token: str | None
+    _login: LoginAuth
+    _transport: Transport
+
+    def _service_credentials(self, path: str, access: Access | None) -> ServiceCredentials:
+        return ServiceCredentials(self.service_uri, path, access, self.token)
