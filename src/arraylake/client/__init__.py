@@ -9,9 +9,9 @@ Example::
     session = repo.writable_session("main")
     ...
 
-One module per job: ``uris`` (bucket URIs), ``buckets`` and ``repos`` (the methods of each resource, on
-``base``), ``async_client`` (:class:`AsyncClient`, composed of them and of :mod:`arraylake.access`) and
-``sync_client`` (:class:`Client`).
+One module per job: ``uris`` (bucket URIs); ``buckets``, ``opening`` (``/open`` and the storage and
+credentials a repo opens with) and ``repos``, each a group of methods on ``base``; ``async_client``
+(:class:`AsyncClient`, composed of them and of :mod:`arraylake.access`); ``sync_client`` (:class:`Client`).
 """
 
 from __future__ import annotations

@@ -1,29 +1,24 @@
-"""Repos: the catalog entries and the Icechunk repositories behind them (``GET /repos/{org}/{repo}/open``)."""
+"""Repos: the catalog entries (list, create, import, change, delete, restore) and the Icechunk repositories
+behind them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from arraylake import storage as storage_mod
 from arraylake.client.base import not_yet
-from arraylake.client.buckets import BucketMethods
-from arraylake.config import config as _config
-from arraylake.credentials import Access, ServiceCredentials, parse_credentials
-from arraylake.exceptions import ArraylakeConflictError, ArraylakeNotFoundError, RepoOfflineError
+from arraylake.client.opening import RepoOpening, set_author
+from arraylake.credentials import parse_credentials
+from arraylake.exceptions import ArraylakeConflictError, ArraylakeNotFoundError
 from arraylake.names import parse_repo_name, validate_org_name
 from arraylake.transport import Transport
 from arraylake.types import (
-    BucketResponse,
     CreateMode,
-    GSCredentials,
     OpenRepoResponse,
     PaginatedRepos,
-    Platform,
     Repo,
     RepoCreateBody,
     RepoDeletionProgress,
@@ -32,7 +27,6 @@ from arraylake.types import (
     RepoMetadata,
     RepoModel,
     RepoModifyRequest,
-    S3Credentials,
 )
 
 if TYPE_CHECKING:
@@ -44,15 +38,12 @@ else:
 
 
 _LIST_PAGE_SIZE = 100
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))  # arraylake/
 DELETION_POLL_SECONDS = 0.25
 
 
-class RepoMethods(BucketMethods):
-    """Repos: listing, opening as Icechunk repositories, creating, importing, changing and deleting them.
-
-    Built on :class:`BucketMethods`: repos open with credentials for virtual chunk containers kept in the
-    org's bucket configs.
+class RepoMethods(RepoOpening):
+    """Repos: listing, creating, importing, changing and deleting them; opening them comes from
+    :class:`RepoOpening`.
     """
 
     async def list_repos(
@@ -126,110 +117,6 @@ class RepoMethods(BucketMethods):
         """
         org, repo = parse_repo_name(name)
         return Repo.model_validate(await self._transport.get_json(f"/repos/{org}/{repo}"))
-
-    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenRepoResponse:
-        params = {"access": access} if access else None
-        body = await self._transport.get_json(f"/repos/{org}/{repo}/open", params=params)
-        return OpenRepoResponse.model_validate(body)
-
-    def _storage(
-        self, bucket: BucketResponse, prefix: str, credentials: Any, refresh: ServiceCredentials
-    ) -> icechunk.Storage:
-        """Storage with static credentials, or, when they expire, refreshed from the service as needed."""
-        if isinstance(credentials, S3Credentials | GSCredentials) and credentials.expiration is not None:
-            refresh.seed(credentials)
-            scatter = bool(_config.get("icechunk.scatter_initial_credentials", True))
-            return storage_mod.icechunk_storage(
-                bucket, prefix, get_credentials=refresh, scatter_initial_credentials=scatter
-            )
-        return storage_mod.icechunk_storage(bucket, prefix, credentials)
-
-    async def get_repo(
-        self,
-        name: str,
-        *,
-        checkout: bool | None = None,
-        read_only: bool | None = None,
-        config: RepoConfig = None,
-        virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
-        """Get a repo by name, opened as an ``icechunk.Repository``.
-
-        Args:
-            name: Full name of the repo, ``ORG/REPO``.
-            checkout: Ignored for Icechunk repos (sessions are opened from the returned repository).
-            read_only: Accepted for compatibility; open a read-only session with ``repo.readonly_session``.
-            config: An ``icechunk.RepositoryConfig`` whose settings take precedence over the stored ones.
-            virtual_container_nicknames: Virtual chunk container (name or URL prefix) -> bucket nickname;
-                credentials for those buckets are fetched and handed to Icechunk.
-        """
-        org, repo_name = parse_repo_name(name)
-        access: Access | None = "read" if read_only else None
-        info = await self._open_info(org, repo_name, access)
-        storage, authorize = self._open_arguments(name, org, repo_name, info, access)
-        containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
-        if virtual_container_nicknames:
-            stored = await icechunk.Repository.fetch_config_async(storage)
-            chosen, chosen_containers = await self._container_credentials_for_config(
-                org, virtual_container_nicknames, [stored, config]
-            )
-            authorize = {**(authorize or {}), **chosen}
-            containers += chosen_containers
-        repo = await icechunk.Repository.open_async(
-            storage,
-            config=storage_mod.with_containers(config, containers),
-            authorize_virtual_chunk_access=authorize,
-        )
-        _set_author(repo, info)
-        return repo
-
-    def get_repo_blocking(
-        self, name: str, *, read_only: bool | None = None, config: RepoConfig = None
-    ) -> IcechunkRepository:
-        """:meth:`get_repo` (without virtual container nicknames) in the caller's thread, without the event
-        loop: the synchronous ``Client`` opens repos this way, sparing two hand-overs between threads."""
-        org, repo_name = parse_repo_name(name)
-        access: Access | None = "read" if read_only else None
-        params = {"access": access} if access else None
-        response = self._transport.request_blocking("GET", f"/repos/{org}/{repo_name}/open", params=params)
-        info = OpenRepoResponse.model_validate_json(response.content)
-        storage, authorize = self._open_arguments(name, org, repo_name, info, access)
-        containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
-        repo = icechunk.Repository.open(
-            storage,
-            config=storage_mod.with_containers(config, containers),
-            authorize_virtual_chunk_access=authorize,
-        )
-        _set_author(repo, info)
-        return repo
-
-    def _open_arguments(
-        self, name: str, org: str, repo_name: str, info: OpenRepoResponse, access: Access | None
-    ) -> tuple[icechunk.Storage, dict[str, Any] | None]:
-        """The storage and the virtual chunk credentials to open a repo with, from the service's answer."""
-        _check_status(name, info)
-        storage = self._storage_from_open(org, repo_name, info, access)
-        return storage, self._granted_containers(org, repo_name, info)
-
-    def _granted_containers(self, org: str, repo: str, info: OpenRepoResponse) -> dict[str, Any] | None:
-        """Icechunk credentials for the virtual chunk containers the org's policy lets this repo read."""
-        if not info.virtual_chunk_credentials:
-            return None
-        granted: dict[str, Any] = {}
-        for url_prefix, vcc in info.virtual_chunk_credentials.items():
-            refresh = ServiceCredentials(
-                self.service_uri, f"/repos/{org}/{repo}/open", None, self.token, url_prefix
-            )
-            if vcc.credentials is not None and vcc.credentials.expiration is not None:
-                refresh.seed(vcc.credentials)
-            granted[url_prefix] = storage_mod.container_credentials(vcc.platform, vcc.credentials, refresh)
-        return icechunk.containers_credentials(granted)
-
-    def _storage_from_open(
-        self, org: str, repo: str, info: OpenRepoResponse, access: Access | None
-    ) -> icechunk.Storage:
-        refresh = self._service_credentials(f"/repos/{org}/{repo}/bucket-credentials", access)
-        return self._storage(info.repo_bucket, info.repo_prefix, info.repo_credentials, refresh)
 
     async def get_or_create_repo(
         self,
@@ -346,7 +233,7 @@ class RepoMethods(BucketMethods):
                 storage, config=repo_config, authorize_virtual_chunk_access=authorize
             )
             activated = await self._transport.request("POST", f"/orgs/{org}/{repo_name}/activate")
-            _set_author(repo, OpenRepoResponse.model_validate(activated.json()))
+            set_author(repo, OpenRepoResponse.model_validate(activated.json()))
             return repo
         except BaseException:
             await _abort_creation(self._transport, org, repo_name)
@@ -383,21 +270,6 @@ class RepoMethods(BucketMethods):
             "POST", f"/orgs/{org}/repos/import", json_body=body.model_dump(mode="json", exclude_none=True)
         )
         return await self.get_repo(name, config=config)
-
-    async def get_icechunk_storage(self, name: str, credentials_override: Any = None) -> icechunk.Storage:
-        """The ``icechunk.Storage`` of a repo, to use Icechunk directly.
-
-        Args:
-            name: Full name of the repo, ``ORG/REPO``.
-            credentials_override: ``S3Credentials``/``GSCredentials``/``AzureCredentials`` (or a dict of
-                their fields) to use instead of the credentials the service hands out.
-        """
-        org, repo_name = parse_repo_name(name)
-        info = await self._open_info(org, repo_name)
-        if credentials_override is not None:
-            credentials = _coerce_credentials(info.repo_bucket.platform, credentials_override)
-            return storage_mod.icechunk_storage(info.repo_bucket, info.repo_prefix, credentials)
-        return self._storage_from_open(org, repo_name, info, None)
 
     async def delete_repo(
         self,
@@ -504,40 +376,6 @@ def _json(value: Any) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _check_status(name: str, info: OpenRepoResponse) -> None:
-    status = info.status
-    if status.mode == "offline":
-        raise RepoOfflineError(f"repo {name} is offline{': ' + status.message if status.message else ''}")
-    if status.mode == "maintenance":
-        message = f"repo {name} is in maintenance and read-only"
-        if status.estimated_end_time:
-            message += f" until {status.estimated_end_time.isoformat()}"
-        # Attributed to the caller's line, however deep in this package the check runs.
-        warnings.warn(
-            message + (f": {status.message}" if status.message else ""),
-            UserWarning,
-            skip_file_prefixes=(_PACKAGE_DIR,),
-        )
-
-
-def _set_author(repo: icechunk.Repository, info: OpenRepoResponse) -> None:
-    metadata = {"author_email": str(info.author.email)}
-    if info.author.name:
-        metadata["author_name"] = info.author.name
-    repo.set_default_commit_metadata(metadata)
-
-
-def _coerce_credentials(platform: Platform, value: Any) -> Any:
-    from arraylake.types import AzureCredentials, GSCredentials
-
-    if isinstance(value, S3Credentials | GSCredentials | AzureCredentials):
-        return value
-    models: dict[Platform, type[S3Credentials | GSCredentials | AzureCredentials]]
-    models = {Platform.GS: GSCredentials, Platform.AZURE: AzureCredentials}
-    model = models.get(platform, S3Credentials)
-    return model.model_validate(value)
 
 
 async def _abort_creation(transport: Transport, org: str, repo: str) -> None:
