@@ -151,11 +151,6 @@ def visible_repos(principal: Principal, org: str) -> tuple[OrgScope, set[str] | 
     return scope, {repo for (grant_org, repo) in principal.grants if grant_org == org}
 
 
-def may_manage_repo_access(principal: Principal, org: str, repo: str) -> OrgScope:
-    """Org admins and holders of ``CAN_MANAGE_USERS`` on the repo may change who can reach it."""
-    return authorize_repo(principal, org, repo, RepoActions.CAN_MANAGE_USERS)
-
-
 def has_org_action(principal: Principal, org: str, action: OrgActions) -> bool:
     found = principal.memberships.get(org)
     return found is not None and found.role in ORG_ACTION_ROLES[action]
