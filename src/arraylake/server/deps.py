@@ -3,7 +3,7 @@
 An endpoint states its authorization in its signature and receives everything it needs in one value::
 
     @router.post("/orgs/{org}/buckets")
-    async def create_bucket(new: NewBucket, call: OrgMember(Action.MANAGE_BUCKETS)) -> BucketResponse:
+    async def create_bucket(new: NewBucket, call: MemberMay(Action.MANAGE_BUCKETS)) -> BucketResponse:
         async with call.ctx.engine.begin() as conn:
             ...
 
@@ -28,9 +28,9 @@ __all__ = [
     "Ctx",
     "CurrentPrincipal",
     "InOrg",
+    "MemberMay",
     "OnRepo",
     "OrgListing",
-    "OrgMember",
     "OrgName",
     "RepoName",
     "RepoScope",
@@ -92,7 +92,7 @@ class VisibleRepos:
 
 
 @cache
-def OrgMember(action: Action) -> Any:
+def MemberMay(action: Action) -> Any:
     """The type of a parameter that is only given to a member of ``{org}`` whose role allows ``action``.
 
     404 if the caller is not in the org (it may not learn that the org exists), 403 if its role is too weak.
