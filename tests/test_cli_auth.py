@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pexpect
 import pytest
 
-from arraylake.token_file import write_tokens
+from arraylake.client.token_file import write_tokens
 from arraylake.types import OAuthTokens
 from tests.support.cli import Cli, CliUser, create_user
 from tests.support.service import ArraylakeService, Org

@@ -23,8 +23,8 @@ import xarray as xr
 from arraylake import Client
 from arraylake.cli.core import load_group
 from arraylake.cli.main import GROUPS
+from arraylake.client.transport import Retry, retry_notices
 from arraylake.exceptions import ArraylakeConnectionError, NotArraylakeServiceError
-from arraylake.transport import Retry, retry_notices
 from tests.support.cli import Cli
 from tests.support.processes import free_port
 from tests.support.service import ArraylakeService, Org

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from arraylake import AsyncClient, Client
-from arraylake._sync import io_loop, run_sync
+from arraylake.client.io_loop import io_loop, run_sync
 from tests.support.service import Org
 
 

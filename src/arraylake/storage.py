@@ -294,7 +294,7 @@ def container_credentials(
     """Icechunk credentials for reading virtual chunks from a bucket (or a platform's container).
 
     Credentials that expire are refreshed through ``refresh`` (e.g. a
-    :class:`~arraylake.credentials.ServiceCredentials`) when one is given.
+    :class:`~arraylake.client.storage_credentials.ServiceCredentials`) when one is given.
     """
     platform = target if isinstance(target, Platform) else target.platform
     expiring = credentials is not None and credentials.expiration is not None

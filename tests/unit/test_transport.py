@@ -23,7 +23,8 @@ import httpx
 import icechunk
 import pytest
 
-from arraylake.credentials import ServiceCredentials
+from arraylake.client.storage_credentials import ServiceCredentials
+from arraylake.client.transport import Retry, Transport, TransportSettings, raise_for_status, retry_notices
 from arraylake.exceptions import (
     ArraylakeAuthenticationError,
     ArraylakeClientError,
@@ -35,7 +36,6 @@ from arraylake.exceptions import (
     ArraylakeValidationError,
     NotArraylakeServiceError,
 )
-from arraylake.transport import Retry, Transport, TransportSettings, raise_for_status, retry_notices
 from tests.support.processes import free_port
 
 TOKEN = "ema_" + "t" * 40

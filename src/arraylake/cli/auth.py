@@ -14,9 +14,9 @@ import typer
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, want_json
+from arraylake.cli.system_report import get_service_info
+from arraylake.client.token_file import read_tokens, token_path
 from arraylake.config import source_of
-from arraylake.diagnostics import get_service_info
-from arraylake.token_file import read_tokens, token_path
 from arraylake.types import ApiTokenInfo, DeviceAuthorizationResponse, UserInfo
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StrictBool, TypeAdapter, ValidationError
 
-from arraylake.diagnostics import is_secret
+from arraylake.cli.system_report import is_secret
 from arraylake.exceptions import ArraylakeError
 
 

@@ -18,6 +18,7 @@ from arraylake.cli import output, state
 from arraylake.cli.config_check import KNOWN_KEYS, check_value, flatten
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, want_json
+from arraylake.cli.system_report import is_secret, mask, masked
 from arraylake.config import (
     defaults_file,
     read_config_file,
@@ -25,7 +26,6 @@ from arraylake.config import (
     user_config_file,
     write_config_file,
 )
-from arraylake.diagnostics import is_secret, mask, masked
 
 app = ArraylakeTyper(
     name="config",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from arraylake import diagnostics
-from arraylake.cli import output, state
+from arraylake.cli import output, state, system_report
 from arraylake.cli.config_check import flatten
 
 
 def show(as_json: bool) -> None:
     """Print the diagnostics: sections of key/value pairs, or one JSON object."""
     config = state.config()
-    report = diagnostics.get_diagnostics(config.get("service.uri", None))
+    report = system_report.get_diagnostics(config.get("service.uri", None))
     if as_json:
         output.print_json(report)
         return

@@ -20,7 +20,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Column, Table
 
-from arraylake.diagnostics import MASK
+from arraylake.cli.system_report import MASK
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 import yaml
 
-from arraylake._sync import run_sync
 from arraylake.config import config as _config
 from arraylake.config import refresh
 
@@ -77,7 +76,8 @@ def client() -> Client:
     from arraylake.cli.config_check import check_config  # pydantic: only for commands that need it
     from arraylake.cli.output import note
     from arraylake.client import Client
-    from arraylake.transport import retry_notices
+    from arraylake.client.io_loop import run_sync
+    from arraylake.client.transport import retry_notices
 
     check_config(config())
     made = Client()

@@ -8,16 +8,16 @@ from typing import Any
 
 import httpx
 
-from arraylake import login as login_flow
-from arraylake.access import AccessMethods
+from arraylake.client import login as login_flow
 from arraylake.client.base import not_yet
 from arraylake.client.buckets import BucketMethods
+from arraylake.client.login import LoginAuth
+from arraylake.client.orgs import AccessMethods
 from arraylake.client.repos import RepoMethods
+from arraylake.client.token_file import read_tokens, write_tokens
+from arraylake.client.transport import Auth, TokenAuth, Transport, TransportSettings
 from arraylake.config import config as _config
 from arraylake.exceptions import ArraylakeError
-from arraylake.login import LoginAuth
-from arraylake.token_file import read_tokens, write_tokens
-from arraylake.transport import Auth, TokenAuth, Transport, TransportSettings
 from arraylake.types import DeviceAuthorizationResponse
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arraylake._lazy import lazy_module
-from arraylake.credentials import Access, ServiceCredentials
+from arraylake.client.login import LoginAuth
+from arraylake.client.storage_credentials import Access, ServiceCredentials
+from arraylake.client.transport import Transport
 from arraylake.exceptions import FeatureUnavailableError
-from arraylake.login import LoginAuth
-from arraylake.transport import Transport
 
 if TYPE_CHECKING:
     import icechunk

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from arraylake import storage as storage_mod
 from arraylake.client.buckets import BucketMethods
+from arraylake.client.storage_credentials import Access, ServiceCredentials
 from arraylake.config import config as _config
-from arraylake.credentials import Access, ServiceCredentials
 from arraylake.exceptions import RepoOfflineError
 from arraylake.names import parse_repo_name
 from arraylake.types import BucketResponse, GSCredentials, OpenRepoResponse, Platform, S3Credentials

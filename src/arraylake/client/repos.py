@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from arraylake import storage as storage_mod
 from arraylake.client.base import not_yet
 from arraylake.client.opening import RepoOpening, set_author
-from arraylake.credentials import parse_credentials
+from arraylake.client.storage_credentials import parse_credentials
+from arraylake.client.transport import Transport
 from arraylake.exceptions import ArraylakeConflictError, ArraylakeNotFoundError
 from arraylake.names import parse_repo_name, validate_org_name
-from arraylake.transport import Transport
 from arraylake.types import (
     CreateMode,
     OpenRepoResponse,

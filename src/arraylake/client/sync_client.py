@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
-from arraylake._sync import blocking, run_sync
 from arraylake.client.async_client import AsyncClient
+from arraylake.client.io_loop import blocking, run_sync
 
 if TYPE_CHECKING:
     from arraylake.client.base import IcechunkRepository, RepoConfig
 
+ASYNC_ONLY = frozenset({"aclose", "get_repo_blocking"})
+"""Public coroutines of :class:`AsyncClient` that :class:`Client` does without: ``aclose`` closes the
+connections of the caller's loop (``Client``'s run on their own), ``get_repo_blocking`` is how
+``Client.get_repo`` opens."""
 
+
+def mirrors_async_client[C: type](cls: C) -> C:
+    """Give ``cls`` a blocking twin of every public coroutine of :class:`AsyncClient` it does not define
+    itself (with the coroutine's name, docstring and signature), so a new coroutine appears on both."""
+    for name, member in inspect.getmembers(AsyncClient, inspect.iscoroutinefunction):
+        if name.startswith("_") or name in ASYNC_ONLY or name in vars(cls):
+            continue
+        twin = blocking(member)
+        twin.__qualname__ = f"{cls.__qualname__}.{name}"
+        twin.__module__ = cls.__module__
+        setattr(cls, name, twin)
+    return cls
+
+
+@mirrors_async_client
 class Client:
     """Client for an Arraylake service (synchronous).
 
@@ -31,11 +51,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(service_uri={self.service_uri!r})"
-
-    # repos
-    list_repos = blocking(AsyncClient.list_repos)
-    list_repos_paginated = blocking(AsyncClient.list_repos_paginated)
-    get_repo_object = blocking(AsyncClient.get_repo_object)
 
     def get_repo(
         self,
@@ -60,51 +75,11 @@ class Client:
         return self.aclient.get_repo_blocking(name, read_only=read_only, config=config)
 
     get_repo.__doc__ = AsyncClient.get_repo.__doc__
-    get_or_create_repo = blocking(AsyncClient.get_or_create_repo)
-    create_repo = blocking(AsyncClient.create_repo)
-    import_repo = blocking(AsyncClient.import_repo)
-    get_icechunk_storage = blocking(AsyncClient.get_icechunk_storage)
-    delete_repo = blocking(AsyncClient.delete_repo)
-    restore_repo = blocking(AsyncClient.restore_repo)
-    modify_repo = blocking(AsyncClient.modify_repo)
-    # virtual chunk containers
-    get_icechunk_container_credentials_from_bucket = blocking(
-        AsyncClient.get_icechunk_container_credentials_from_bucket
-    )
-    containers_credentials_for_buckets = blocking(AsyncClient.containers_credentials_for_buckets)
-    # bucket configs
-    create_bucket_config = blocking(AsyncClient.create_bucket_config)
-    modify_bucket_config = blocking(AsyncClient.modify_bucket_config)
-    set_default_bucket_config = blocking(AsyncClient.set_default_bucket_config)
-    check_bucket_config = blocking(AsyncClient.check_bucket_config)
-    get_storage_binding = blocking(AsyncClient.get_storage_binding)
-    get_bucket_config = blocking(AsyncClient.get_bucket_config)
-    list_bucket_configs = blocking(AsyncClient.list_bucket_configs)
-    list_repos_for_bucket_config = blocking(AsyncClient.list_repos_for_bucket_config)
-    delete_bucket_config = blocking(AsyncClient.delete_bucket_config)
-    # login
-    login = blocking(AsyncClient.login)
-    logout = blocking(AsyncClient.logout)
-    # identity and access
-    get_user = blocking(AsyncClient.get_user)
-    list_orgs = blocking(AsyncClient.list_orgs)
-    create_org = blocking(AsyncClient.create_org)
-    list_org_members = blocking(AsyncClient.list_org_members)
-    add_org_member = blocking(AsyncClient.add_org_member)
-    set_org_member_role = blocking(AsyncClient.set_org_member_role)
-    remove_org_member = blocking(AsyncClient.remove_org_member)
-    list_repo_grants = blocking(AsyncClient.list_repo_grants)
-    grant_repo_access = blocking(AsyncClient.grant_repo_access)
-    revoke_repo_access = blocking(AsyncClient.revoke_repo_access)
-    create_api_client = blocking(AsyncClient.create_api_client)
-    list_api_clients = blocking(AsyncClient.list_api_clients)
-    revoke_api_client = blocking(AsyncClient.revoke_api_client)
-    create_api_token = blocking(AsyncClient.create_api_token)
-    revoke_api_token = blocking(AsyncClient.revoke_api_token)
-    get_api_client_from_token = blocking(AsyncClient.get_api_client_from_token)
-    get_api_client_id_from_token = blocking(AsyncClient.get_api_client_id_from_token)
-    get_permission_check = blocking(AsyncClient.get_permission_check)
 
     def get_services(self, org: str) -> Any:
         """The compute services of an org."""
         return self.aclient.get_services(org)
+
+    if TYPE_CHECKING:
+        # For type checkers, which do not run the decorator: the generated twins of AsyncClient's coroutines.
+        def __getattr__(self, name: str) -> Any: ...

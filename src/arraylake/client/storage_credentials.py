@@ -18,8 +18,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from arraylake._lazy import lazy_module
-from arraylake.login import LoginAuth
-from arraylake.transport import TokenAuth, Transport, TransportSettings
+from arraylake.client.login import LoginAuth
+from arraylake.client.transport import TokenAuth, Transport, TransportSettings
 from arraylake.types import AnyCredentials, AzureCredentials, GSCredentials, S3Credentials, utcnow
 
 if TYPE_CHECKING:

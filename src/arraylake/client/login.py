@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from arraylake.client.token_file import delete_tokens, read_tokens, token_path, write_tokens
 from arraylake.exceptions import ArraylakeAuthenticationError, ArraylakeConnectionError
-from arraylake.token_file import delete_tokens, read_tokens, token_path, write_tokens
 from arraylake.types import DeviceAuthorizationResponse, OAuthConfig, OAuthTokens
 
 SCOPE = "openid profile email offline_access"

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from arraylake.client.transport import Transport
 from arraylake.names import parse_repo_name, validate_org_name
-from arraylake.transport import Transport
 from arraylake.types import (
     ApiClientCreated,
     ApiClientInfo,
