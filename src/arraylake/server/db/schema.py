@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -302,4 +303,87 @@ virtual_chunk_policies = Table(
     Column("created_by", String(UUID_LEN), nullable=True),
     UniqueConstraint("bucket_id", "subprefix"),
     Index(None, "org_id"),
+)
+
+# ------------------------------------------------------------------------------------------------ V1 repos
+# The metastore of legacy V1 repos (server/v1). A document version is keyed by the session that wrote it; a
+# read resolves each path among its few versions, newest in the reader's commit chain first, so a lookup
+# costs O(log n + versions of that path) however many chunks and commits the repo holds.
+
+# Byte order on every backend (PostgreSQL's default collation may follow a locale), so that a key prefix is
+# a contiguous index range.
+V1Path = String(1024).with_variant(String(1024, collation="C"), "postgresql")
+
+v1_sessions = Table(
+    "v1_sessions",
+    metadata,
+    # The surrogate key documents carry: 8 bytes per row instead of the id's 24 characters.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("branch", String(256), nullable=True),
+    # Moves forward when a commit of the session is made on a later parent (after a checked rebase).
+    Column("base_commit", String(24), nullable=True),
+    Column("author_name", String(256), nullable=True),
+    Column("author_email", String(320), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("session_type", String(8), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("expiration", UtcDateTime, nullable=False),
+    Column("abandoned_at", UtcDateTime, nullable=True),
+    # The first commit of the session a branch or tag pointed at: from then on the session takes no writes,
+    # so that the landed commit never changes.
+    Column("landed_commit", String(24), nullable=True),
+    Index(None, "repo_id", "expiration"),
+)
+
+v1_commits = Table(
+    "v1_commits",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # creation order: newest first in listings
+    Column("id", String(24), nullable=False, unique=True),
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("session_seq", Integer, ForeignKey("v1_sessions.seq", ondelete="CASCADE"), nullable=False),
+    Column("parent_commit", String(24), nullable=True),
+    Column("session_start_time", UtcDateTime, nullable=False),
+    Column("commit_time", UtcDateTime, nullable=False),
+    Column("author_name", String(256), nullable=True),
+    Column("author_email", String(320), nullable=False),
+    Column("message", Text, nullable=False),
+    Index(None, "repo_id", "seq"),
+    Index(None, "session_seq"),
+)
+
+v1_branches = Table(
+    "v1_branches",
+    metadata,
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("commit_id", String(24), nullable=False),
+)
+
+v1_tags = Table(
+    "v1_tags",
+    metadata,
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("label", String(256), primary_key=True),
+    Column("commit_id", String(24), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("author_name", String(256), nullable=True),
+    Column("author_email", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+v1_documents = Table(
+    "v1_documents",
+    metadata,
+    Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("collection", SmallInteger, primary_key=True),  # server.v1.keys.Collection
+    Column("path", V1Path, primary_key=True),
+    Column("session_seq", Integer, ForeignKey("v1_sessions.seq", ondelete="CASCADE"), primary_key=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", JSON, nullable=True),  # NULL for a deletion
+    Column("chunk_bytes", BigInteger, nullable=True),  # a chunk reference's length, summed by size queries
+    # A session's own writes: what it modified, whether it wrote anything, rebase conflicts.
+    Index(None, "session_seq", "collection", "path"),
 )
