@@ -12,7 +12,7 @@ from arraylake.client import login as login_flow
 from arraylake.client.base import not_yet
 from arraylake.client.buckets import BucketMethods
 from arraylake.client.login import LoginAuth
-from arraylake.client.orgs import AccessMethods
+from arraylake.client.orgs import OrgMethods
 from arraylake.client.repos import RepoMethods
 from arraylake.client.token_file import read_tokens, write_tokens
 from arraylake.client.transport import Auth, TokenAuth, Transport, TransportSettings
@@ -21,7 +21,7 @@ from arraylake.exceptions import ArraylakeError
 from arraylake.types import DeviceAuthorizationResponse
 
 
-class AsyncClient(RepoMethods, BucketMethods, AccessMethods):
+class AsyncClient(RepoMethods, BucketMethods, OrgMethods):
     """Asyncio client for an Arraylake service.
 
     Args:

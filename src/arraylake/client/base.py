@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from arraylake._lazy import lazy_module
 from arraylake.client.login import LoginAuth
-from arraylake.client.storage_credentials import Access, ServiceCredentials
+from arraylake.client.storage_credentials import Access, ServiceCredentials, share_transport
 from arraylake.client.transport import Transport
 from arraylake.exceptions import FeatureUnavailableError
 
@@ -31,5 +31,9 @@ class ClientBase:
     _login: LoginAuth
     _transport: Transport
 
-    def _service_credentials(self, path: str, access: Access | None) -> ServiceCredentials:
-        return ServiceCredentials(self.service_uri, path, access, self.token)
+    def _service_credentials(
+        self, path: str, access: Access | None, container: str | None = None
+    ) -> ServiceCredentials:
+        """A refresher of the credentials at ``path`` that asks through this client's transport."""
+        share_transport(self.service_uri, self.token, self._transport)
+        return ServiceCredentials(self.service_uri, path, access, self.token, container)

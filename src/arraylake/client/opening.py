@@ -73,20 +73,38 @@ class RepoOpening(BucketMethods):
         org, repo_name = parse_repo_name(name)
         access: Access | None = "read" if read_only else None
         info = await self._open_info(org, repo_name, access)
+        return await self._open_repo(name, info, access, config, virtual_container_nicknames)
+
+    async def _open_repo(
+        self,
+        name: str,
+        info: OpenRepoResponse,
+        access: Access | None,
+        config: RepoConfig,
+        virtual_container_nicknames: dict[str, str] | None,
+    ) -> IcechunkRepository:
+        """The repo opened from the service's ``/open`` answer ``info``."""
+        org, repo_name = parse_repo_name(name)
         storage, authorize = self._open_arguments(name, org, repo_name, info, access)
         containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
-        if virtual_container_nicknames:
-            stored = await icechunk.Repository.fetch_config_async(storage)
-            chosen, chosen_containers = await self._container_credentials_for_config(
-                org, virtual_container_nicknames, [stored, config]
+        if not virtual_container_nicknames:
+            repo = await icechunk.Repository.open_async(
+                storage,
+                config=storage_mod.with_containers(config, containers),
+                authorize_virtual_chunk_access=authorize,
             )
-            authorize = {**(authorize or {}), **chosen}
-            containers += chosen_containers
-        repo = await icechunk.Repository.open_async(
-            storage,
-            config=storage_mod.with_containers(config, containers),
-            authorize_virtual_chunk_access=authorize,
-        )
+        else:
+            # The nicknames may name containers of the stored config, which opening reads anyway: open
+            # without credentials, resolve the names, then hand the credentials over (reopening reads
+            # nothing from storage).
+            repo = await icechunk.Repository.open_async(storage, config=config)
+            chosen, chosen_containers = await self._container_credentials_for_config(
+                org, virtual_container_nicknames, [repo.config, config]
+            )
+            repo = await repo.reopen_async(
+                config=storage_mod.with_containers(None, containers + chosen_containers),
+                authorize_virtual_chunk_access={**(authorize or {}), **chosen},
+            )
         set_author(repo, info)
         return repo
 
@@ -123,14 +141,41 @@ class RepoOpening(BucketMethods):
         if not info.virtual_chunk_credentials:
             return None
         granted: dict[str, Any] = {}
+        path = f"/repos/{org}/{repo}/virtual-chunk-credentials"
         for url_prefix, vcc in info.virtual_chunk_credentials.items():
-            refresh = ServiceCredentials(
-                self.service_uri, f"/repos/{org}/{repo}/open", None, self.token, url_prefix
-            )
+            refresh = self._service_credentials(path, None, container=url_prefix)
             if vcc.credentials is not None and vcc.credentials.expiration is not None:
                 refresh.seed(vcc.credentials)
             granted[url_prefix] = storage_mod.container_credentials(vcc.platform, vcc.credentials, refresh)
         return icechunk.containers_credentials(granted)
+
+    async def _with_granted_containers(
+        self,
+        org: str,
+        repo_name: str,
+        repo: IcechunkRepository,
+        info: OpenRepoResponse,
+        chosen: dict[str, Any],
+        chosen_containers: list[Any],
+    ) -> IcechunkRepository:
+        """A repo just created, given the virtual chunk containers the service grants it as ``/open`` would
+        (the answer to activating it), so it reads what :meth:`get_repo` would; ``chosen`` ones still win."""
+        granted = self._granted_containers(org, repo_name, info)
+        if not granted:
+            return repo
+        # The granted containers replace the configured ones: they keep the configured names, which
+        # relative (vcc://NAME/...) chunk references need.
+        configured = repo.config.virtual_chunk_containers or {}
+        containers = [
+            icechunk.VirtualChunkContainer(
+                c.url_prefix, c.store, getattr(configured.get(c.url_prefix), "name", None)
+            )
+            for c in storage_mod.granted_containers(info.virtual_chunk_credentials)
+        ]
+        return await repo.reopen_async(
+            config=storage_mod.with_containers(None, containers + chosen_containers),
+            authorize_virtual_chunk_access={**granted, **chosen},
+        )
 
     def _storage_from_open(
         self, org: str, repo: str, info: OpenRepoResponse, access: Access | None

@@ -30,7 +30,7 @@ def _who(principal: str) -> str:
     return quote(principal.strip(), safe="@")
 
 
-class AccessMethods:
+class OrgMethods:
     """Org and access management, on top of the client's transport."""
 
     _transport: Transport

@@ -160,9 +160,7 @@ class RepoMethods(RepoOpening):
                     f"repo {name} exists in bucket {info.repo_bucket.nickname!r}, "
                     f"not in {bucket_config_nickname!r}"
                 )
-            return await self.get_repo(
-                name, config=config, virtual_container_nicknames=virtual_container_nicknames
-            )
+            return await self._open_repo(name, info, None, config, virtual_container_nicknames)
         raise ArraylakeConflictError(
             f"repo {name} keeps appearing and disappearing; try again", status_code=409, detail=None
         )
@@ -223,17 +221,20 @@ class RepoMethods(RepoOpening):
                 credentials = parse_credentials(body)
             storage = self._storage(bucket, created.prefix, credentials, refresh)
             repo_config = storage_mod.apply_bucket_flags(bucket, config)
-            authorize = None
+            chosen: dict[str, Any] = {}
+            chosen_containers: list[Any] = []
             if virtual_container_nicknames:
-                authorize, containers = await self._container_credentials_for_config(
+                chosen, chosen_containers = await self._container_credentials_for_config(
                     org, virtual_container_nicknames, [repo_config]
                 )
-                repo_config = storage_mod.with_containers(repo_config, containers)
+                repo_config = storage_mod.with_containers(repo_config, chosen_containers)
             repo = await icechunk.Repository.create_async(
-                storage, config=repo_config, authorize_virtual_chunk_access=authorize
+                storage, config=repo_config, authorize_virtual_chunk_access=chosen or None
             )
             activated = await self._transport.request("POST", f"/orgs/{org}/{repo_name}/activate")
-            set_author(repo, OpenRepoResponse.model_validate(activated.json()))
+            info = OpenRepoResponse.model_validate(activated.json())
+            repo = await self._with_granted_containers(org, repo_name, repo, info, chosen, chosen_containers)
+            set_author(repo, info)
             return repo
         except BaseException:
             await _abort_creation(self._transport, org, repo_name)

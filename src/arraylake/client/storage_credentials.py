@@ -1,8 +1,10 @@
-"""Refreshable storage credentials from the service, for Icechunk.
+"""Storage credentials from the service, refreshed for Icechunk when they near expiry.
 
 Icechunk calls a credentials provider whenever the credentials it holds are about to expire. It pickles the
 provider and calls a fresh copy each time (also in Dask workers), so the provider is a small importable
 class and the cache lives at module level: one per process, shared by every repo object of the process.
+Providers ask through the transport of the client that made them (see :func:`share_transport`); in another
+process, through one transport per (service, caller).
 
 With ``scatter_initial_credentials`` Icechunk calls the provider once where the storage is built and ships
 the answer to Dask workers with the task graph, so workers do not each ask the service. The first answer
@@ -36,7 +38,18 @@ _cache: dict[tuple[str, ...], tuple[AnyCredentials, timedelta]] = {}
 fetches = 0
 """How many times this process asked the service for credentials (for tests and benchmarks)."""
 # One transport per (service, caller) and process: refreshes reuse its connection and its retries.
-_transports: dict[tuple[str, ...], Transport] = {}
+_transports: dict[tuple[str, str], Transport] = {}
+
+
+def _caller(token: str | None) -> str:
+    return hashlib.sha256((token or "login").encode()).hexdigest()[:16]
+
+
+def share_transport(service_uri: str, token: str | None, transport: Transport) -> None:
+    """Let the providers of this process for (service, caller) ask through ``transport`` (a client's), so
+    a client and its refreshes share one connection pool, its retries and its login."""
+    with _lock:
+        _transports[(service_uri, _caller(token))] = transport
 
 
 def _usable(entry: tuple[AnyCredentials, timedelta] | None) -> AnyCredentials | None:
@@ -77,11 +90,11 @@ def _to_icechunk(credentials: AnyCredentials) -> Any:
 
 @dataclass(frozen=True)
 class ServiceCredentials:
-    """Fetches S3 credentials from a service endpoint; picklable, cached per process.
+    """Fetches credentials from a service endpoint; picklable, cached per process.
 
-    ``path`` is the endpoint (``/repos/ORG/REPO/bucket-credentials`` or
-    ``/orgs/ORG/buckets/ID/credentials``, or ``/repos/ORG/REPO/open`` with ``container`` naming the virtual
-    chunk container whose credentials to take); ``token`` an API token, or ``None`` to use the saved login.
+    ``path`` is the endpoint: ``/repos/ORG/REPO/bucket-credentials``, ``/orgs/ORG/buckets/ID/credentials``,
+    or ``/repos/ORG/REPO/virtual-chunk-credentials`` with ``container`` the URL prefix of the virtual chunk
+    container; ``token`` an API token, or ``None`` to use the saved login.
     """
 
     service_uri: str
@@ -91,8 +104,7 @@ class ServiceCredentials:
     container: str | None = None
 
     def _key(self) -> tuple[str, ...]:
-        who = hashlib.sha256((self.token or "login").encode()).hexdigest()[:16]
-        return (self.service_uri, self.path, self.access or "", self.container or "", who)
+        return (self.service_uri, self.path, self.access or "", self.container or "", _caller(self.token))
 
     def seed(self, credentials: AnyCredentials) -> None:
         """Remember credentials obtained otherwise (e.g. with ``/open``)."""
@@ -113,7 +125,7 @@ class ServiceCredentials:
         return _to_icechunk(self.current())
 
     def _transport(self) -> Transport:
-        key = (self.service_uri, self._key()[-1])
+        key = (self.service_uri, _caller(self.token))
         with _lock:
             transport = _transports.get(key)
             if transport is None:
@@ -128,10 +140,12 @@ class ServiceCredentials:
         global fetches
         with _lock:
             fetches += 1
-        params = {"access": self.access} if self.access else None
-        body = self._transport().request_blocking("GET", self.path, params=params).json()
+        params: dict[str, str] = {"access": self.access} if self.access else {}
         if self.container is not None:
-            body = (body.get("virtual_chunk_credentials", {}).get(self.container) or {}).get("credentials")
+            params["url_prefix"] = self.container
+        body = self._transport().request_blocking("GET", self.path, params=params or None).json()
+        if self.container is not None:  # a VirtualChunkCredentials: the grant, with its credentials
+            body = body.get("credentials")
         if body is None:
             raise ValueError(f"the service has no credentials to hand out at {self.path}")
         return parse_credentials(body)
