@@ -322,7 +322,7 @@ v1_sessions = Table(
     Column("id", String(64), nullable=False, unique=True),
     Column("repo_id", String(24), ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
     Column("branch", String(256), nullable=True),
-    # Moves forward when a commit of the session is made on a later parent (after a checked rebase).
+    # Where the session started: every commit of it is checked against all that landed since.
     Column("base_commit", String(24), nullable=True),
     Column("author_name", String(256), nullable=True),
     Column("author_email", String(320), nullable=False),
