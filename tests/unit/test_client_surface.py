@@ -1,7 +1,7 @@
 """``Client`` and ``AsyncClient`` offer the same methods with the same signatures.
 
-The synchronous facade is written by hand; this keeps it from drifting away from the async core when a
-method is added, renamed or given a new parameter on one side only.
+The synchronous facade is generated from the async core, with a few methods written out; this keeps them
+from drifting apart when a method is added, renamed or given a new parameter on one side only.
 """
 
 from __future__ import annotations

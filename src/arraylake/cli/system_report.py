@@ -1,5 +1,8 @@
-"""What this installation is, for bug reports: the platform, library versions, the service it talks to, and
-the configuration in effect with its secrets masked (``arraylake --diagnostics``)."""
+"""What this installation is, for bug reports (``arraylake --diagnostics``).
+
+The platform, library versions, the service it talks to, and the configuration in effect with its secrets
+masked.
+"""
 
 from __future__ import annotations
 
