@@ -27,7 +27,7 @@ from arraylake.types.v1 import PathSizeResponse
 d = v1_documents.c
 BATCH = 1000
 MAX_FILTER_LENGTH = 4096
-_ABOVE_ANY_SESSION = 2**62
+_ABOVE_ANY_SESSION = 2**31 - 1  # session seqs are 32-bit integers
 _AFTER_SLASH = chr(ord("/") + 1)  # the least character above '/': "a0" is the first key past "a/..."
 
 
