@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
@@ -45,6 +46,11 @@ class AppContext:
     def reader(self) -> AsyncEngine:
         """The engine for reads (see :func:`read_engine`)."""
         return read_engine(self.engine)
+
+    @cached_property
+    def codec(self) -> BucketCodec:
+        """Bucket rows to wire models, with the service's secret box."""
+        return BucketCodec(self.settings, self.secrets)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""

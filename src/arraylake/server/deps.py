@@ -12,28 +12,51 @@ The decisions themselves stay in :mod:`arraylake.server.policy`; this module onl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Query
 
 from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.errors import Forbidden, NotFound
 from arraylake.server.identity.principals import Membership, OrgScope, Principal
 from arraylake.server.paths import org_name, repo_name
-from arraylake.server.policy import Action, authorize, authorize_repo, repo_actions, visible_repos
+from arraylake.server.policy import (
+    Access,
+    Action,
+    allows,
+    authorize,
+    authorize_repo,
+    repo_actions,
+    visible_repos,
+)
 from arraylake.types import RepoActions
 
 __all__ = [
+    "AskedAccess",
+    "BucketAccess",
+    "BucketManager",
+    "BucketReader",
     "Ctx",
     "CurrentPrincipal",
     "InOrg",
     "MemberMay",
     "OnRepo",
+    "OrgBucketAccess",
     "OrgListing",
     "OrgName",
+    "RepoAccess",
+    "RepoAccessOrReservation",
+    "RepoCreator",
+    "RepoLister",
+    "RepoManager",
     "RepoName",
+    "RepoReader",
     "RepoScope",
+    "RepoWriter",
+    "StorageAccess",
     "VisibleRepos",
 ]
 
@@ -92,16 +115,20 @@ class VisibleRepos:
 
 
 @cache
+def _member_may(action: Action) -> Callable[..., Awaitable[InOrg]]:
+    async def in_org(org: OrgName, principal: CurrentPrincipal, ctx: Ctx) -> InOrg:
+        return InOrg(ctx, principal, authorize(principal, org, action))
+
+    return in_org
+
+
+@cache
 def MemberMay(action: Action) -> Any:
     """The type of a parameter that is only given to a member of ``{org}`` whose role allows ``action``.
 
     404 if the caller is not in the org (it may not learn that the org exists), 403 if its role is too weak.
     """
-
-    async def in_org(org: OrgName, principal: CurrentPrincipal, ctx: Ctx) -> InOrg:
-        return InOrg(ctx, principal, authorize(principal, org, action))
-
-    return Annotated[InOrg, Depends(in_org)]
+    return Annotated[InOrg, Depends(_member_may(action))]
 
 
 @cache
@@ -126,3 +153,117 @@ async def _visible_repos(org: OrgName, principal: CurrentPrincipal, ctx: Ctx) ->
 
 OrgListing = Annotated[VisibleRepos, Depends(_visible_repos)]
 """Given to anyone who may see some repos of ``{org}`` (a role there, or a grant on one of them)."""
+
+
+# ------------------------------------------------ repos and buckets: the aliases their routers declare
+
+
+@cache
+def _on_repo(action: RepoActions) -> Callable[..., Awaitable[OnRepo]]:
+    async def on_repo(org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx) -> OnRepo:
+        scope = authorize_repo(principal, org, repo, action)
+        return OnRepo(ctx, principal, scope, repo, repo_actions(principal, org, repo))
+
+    return on_repo
+
+
+RepoReader = Annotated[OnRepo, Depends(_on_repo(RepoActions.CAN_READ))]
+"""Given to whoever may read ``{org}/{repo}``."""
+
+RepoWriter = Annotated[OnRepo, Depends(_on_repo(RepoActions.CAN_WRITE))]
+"""Given to whoever may write ``{org}/{repo}``."""
+
+RepoManager = Annotated[OnRepo, Depends(_on_repo(RepoActions.CAN_MANAGE_USERS))]
+"""Given to whoever may manage who reaches ``{org}/{repo}``, and so delete or restore it."""
+
+RepoCreator = Annotated[InOrg, Depends(_member_may(Action.CREATE_REPO))]
+"""Given to a member of ``{org}`` who may create repos."""
+
+RepoLister = Annotated[InOrg, Depends(_member_may(Action.LIST_REPOS))]
+"""Given to a member of ``{org}`` who may list all its repos."""
+
+BucketReader = Annotated[InOrg, Depends(_member_may(Action.READ_BUCKETS))]
+"""Given to a member of ``{org}`` who may read its bucket configs."""
+
+BucketManager = Annotated[InOrg, Depends(_member_may(Action.MANAGE_BUCKETS))]
+"""Given to a member of ``{org}`` who may manage its bucket configs (and its virtual chunk policies)."""
+
+
+# --------------------------------------------------------- storage access: read, write or the most allowed
+
+ACCESS_QUERY: Any = Query(default=None, description="read or write; default: the most allowed")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageAccess:
+    """A call for storage credentials on one repo, authorized for the access it asked for; ``write``: whether
+    to hand out write access (as asked, or when not asked, whether the caller may write)."""
+
+    on: OnRepo
+    write: bool
+
+    @property
+    def may_write(self) -> bool:
+        return self.on.may(RepoActions.CAN_WRITE)
+
+
+async def _storage_access(
+    org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx, access: Access | None = ACCESS_QUERY
+) -> StorageAccess:
+    on = await _on_repo(RepoActions.CAN_WRITE if access == "write" else RepoActions.CAN_READ)(
+        org, repo, principal, ctx
+    )
+    return StorageAccess(on, access == "write" or (access is None and on.may(RepoActions.CAN_WRITE)))
+
+
+RepoAccess = Annotated[StorageAccess, Depends(_storage_access)]
+"""Given to a caller who may read ``{org}/{repo}`` (``?access=write``: write it); 404 or 403 otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class AskedAccess:
+    """A call for storage credentials on one repo that the policy may have refused: the endpoint has another
+    way in (the creator of a repo not yet activated), and raises ``refusal`` when that fails too."""
+
+    ctx: AppContext
+    principal: Principal
+    org: str
+    repo: str
+    granted: StorageAccess | None
+    refusal: NotFound | Forbidden | None
+
+
+async def _asked_access(
+    org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx, access: Access | None = ACCESS_QUERY
+) -> AskedAccess:
+    try:
+        granted = await _storage_access(org, repo, principal, ctx, access)
+    except (NotFound, Forbidden) as refusal:
+        return AskedAccess(ctx, principal, org, repo, None, refusal)
+    return AskedAccess(ctx, principal, org, repo, granted, None)
+
+
+RepoAccessOrReservation = Annotated[AskedAccess, Depends(_asked_access)]
+"""Like :data:`RepoAccess`, but a refusal is handed to the endpoint instead of answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketAccess:
+    """A call for credentials of a whole bucket config: read for those who may read the org's bucket
+    configs, write (``?access=write``) for those who may create repos."""
+
+    call: InOrg
+    write: bool
+    may_write: bool
+
+
+async def _bucket_access(
+    org: OrgName, principal: CurrentPrincipal, ctx: Ctx, access: Access = Query(default="read")
+) -> BucketAccess:
+    member = authorize(principal, org, Action.CREATE_REPO if access == "write" else Action.READ_BUCKETS)
+    may_write = allows(principal, org, Action.CREATE_REPO)
+    return BucketAccess(InOrg(ctx, principal, member), access == "write", may_write)
+
+
+OrgBucketAccess = Annotated[BucketAccess, Depends(_bucket_access)]
+"""Given to a member of ``{org}`` whose role allows the access it asks for; 404 or 403 otherwise."""

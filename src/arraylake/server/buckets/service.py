@@ -115,6 +115,25 @@ class BucketCodec:
             auth_config=self.open_auth(row.auth_config, reveal=reveal_secrets, internal=internal),
         )
 
+    def shown(
+        self, opened: BucketResponse, *, default_bucket_id: str | None, reveal_secrets: bool = True
+    ) -> BucketResponse:
+        """What :meth:`to_wire` answers for callers, from a bucket it already opened with ``internal``:
+        the secrets masked again, so a request that needs both views decrypts them once."""
+        auth = opened.auth_config
+        if auth is not None:
+            stored = auth.model_dump(mode="json")
+            revealed = _REVEALED_TO_ADMINS.get(AuthMethod(auth.method), frozenset()) if reveal_secrets else ()
+            auth = _auth_adapter.validate_python(
+                {
+                    key: MASKED if key in SECRET_FIELDS and value and key not in revealed else value
+                    for key, value in stored.items()
+                }
+            )
+        return opened.model_copy(
+            update={"auth_config": auth, "is_default": str(opened.id) == default_bucket_id}
+        )
+
 
 def _check_supported(auth: Any) -> None:
     if AuthMethod(auth.method) not in SUPPORTED_AUTH_METHODS:
