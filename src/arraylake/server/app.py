@@ -7,7 +7,6 @@ import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +27,7 @@ from arraylake.server.db.engine import make_engine, read_engine
 from arraylake.server.db.migrate import check_schema
 from arraylake.server.db.outages import is_unavailable
 from arraylake.server.docs import router as docs_router
-from arraylake.server.errors import ServiceError
+from arraylake.server.errors import ServiceError, error_response
 from arraylake.server.health import router as health_router
 from arraylake.server.identity.access_router import router as access_router
 from arraylake.server.identity.auth import TokenCache
@@ -126,15 +125,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics.process_exiting()
 
 
-def _error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    request_id = request.scope.get("state", {}).get("request_id")
-    return JSONResponse({"detail": detail, "request_id": request_id}, status_code=status, headers=headers)
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        return _error(request, exc.status_code, exc.detail, exc.headers)
+        return error_response(request.scope, exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(OAuthError)
     async def oauth_error(request: Request, exc: OAuthError) -> JSONResponse:
@@ -147,7 +141,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return _error(request, 422, errors)
+        return error_response(request.scope, 422, errors)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -157,15 +151,15 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "msg": "JSON decode error: the body is not UTF-8",
                 "type": "json_invalid",
             }
-            return _error(request, 422, [error])
+            return error_response(request.scope, 422, [error])
         if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
             error = {
                 "loc": ["body"],
                 "msg": f"JSON nested too deeply: at most {MAX_JSON_DEPTH} levels",
                 "type": "json_invalid",
             }
-            return _error(request, 422, [error])
-        return _error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+            return error_response(request.scope, 422, [error])
+        return error_response(request.scope, exc.status_code, exc.detail, getattr(exc, "headers", None))
 
     for kind in (sa_exc.DBAPIError, ConnectionError, TimeoutError, Exception):
         app.add_exception_handler(kind, _unexpected)  # type: ignore[arg-type]
@@ -174,11 +168,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if is_unavailable(exc):
         log.warning("catalog database unavailable", error=type(exc).__name__)
-        return _error(
-            request, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
+        return error_response(
+            request.scope, 503, "the catalog database is unavailable; retry shortly", {"retry-after": "1"}
         )
     log.error("unexpected error", exc_info=exc)
-    return _error(request, 500, "internal error; the service log has the details under this request id")
+    return error_response(
+        request.scope, 500, "internal error; the service log has the details under this request id"
+    )
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:

@@ -1,9 +1,25 @@
 """The service's errors: one class per kind of failure, each with one HTTP status.
 
-Domain code raises these; the app turns them into ``{"detail": ..., "request_id": ...}`` responses.
+Domain code raises these; the app turns them, and every other failure, into one body built by
+:func:`error_response`: :class:`arraylake.types.ErrorResponse`, ``{"detail": ..., "request_id": ...}``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from arraylake.types import ErrorResponse
+
+
+def error_response(
+    scope: Mapping[str, Any], status: int, detail: object, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The answer to a failed request: ``detail`` and the request's id (from ``scope``), with ``status``."""
+    body = ErrorResponse(detail=detail, request_id=scope.get("state", {}).get("request_id"))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 class ServiceError(Exception):

@@ -15,8 +15,9 @@ from typing import Any
 import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from arraylake.server.errors import error_response
 from arraylake.server.logs import get_logger
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -129,6 +130,4 @@ class BodyLimitMiddleware:
 
 
 async def _refuse(scope: dict[str, Any], receive: Any, send: Any, status: int, detail: str) -> None:
-    request_id = scope.get("state", {}).get("request_id")
-    response = JSONResponse({"detail": detail, "request_id": request_id}, status_code=status)
-    await response(scope, receive, send)
+    await error_response(scope, status, detail)(scope, receive, send)

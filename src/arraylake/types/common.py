@@ -98,5 +98,7 @@ class ServiceInfo(WireModel):
 
 
 class ErrorResponse(WireModel):
+    """Body of every error answer of the API (except OAuth's own): what went wrong, and the request's id."""
+
     detail: Any
     request_id: str | None = None
