@@ -39,7 +39,7 @@ ApiClient = Annotated[
 ExpiresInDays = Annotated[
     float | None, typer.Option("--expires-in-days", help="Token lifetime; default: no expiry.", min=0.001)
 ]
-Role = Annotated[
+RoleArgument = Annotated[
     OrgRole,
     typer.Argument(metavar="ROLE", help="admin, repo_writer, repo_reader or member.", case_sensitive=False),
 ]
@@ -113,7 +113,7 @@ def remove_member(org: Org, principal: Principal) -> None:
 
 
 @app.command("set-role")
-def set_role(org: Org, principal: Principal, role: Role, json_output: Json = False) -> None:
+def set_role(org: Org, principal: Principal, role: RoleArgument, json_output: Json = False) -> None:
     """Change a member's role (an org always keeps at least one admin)."""
     changed = state.client().set_org_member_role(org, principal, role)
     if want_json(json_output):

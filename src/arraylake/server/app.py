@@ -29,7 +29,6 @@ from arraylake.server.db.outages import is_unavailable
 from arraylake.server.docs import router as docs_router
 from arraylake.server.errors import ServiceError, error_response
 from arraylake.server.health import router as health_router
-from arraylake.server.identity.access_router import router as access_router
 from arraylake.server.identity.auth import TokenCache
 from arraylake.server.identity.oauth_errors import OAuthError
 from arraylake.server.identity.oauth_router import router as oauth_router
@@ -38,6 +37,9 @@ from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.logs import configure_logging, get_logger
 from arraylake.server.metrics_router import router as metrics_router
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from arraylake.server.orgs.api_clients_router import router as api_clients_router
+from arraylake.server.orgs.router import router as orgs_router
+from arraylake.server.orgs.router import user_router as user_orgs_router
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
 from arraylake.server.repos.page_anchors import SPACING, PageAnchors
@@ -211,10 +213,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(docs_router)
     app.include_router(identity_router)
+    app.include_router(user_orgs_router)
     app.include_router(oauth_router)
     app.include_router(web_router)
     # Routes under /orgs/{org}/... that are not repos come first: /orgs/{org}/{repo} would match them.
-    app.include_router(access_router)
+    app.include_router(orgs_router)
+    app.include_router(api_clients_router)
     app.include_router(buckets_router)
     app.include_router(grants_router)
     app.include_router(repos_router)

@@ -11,20 +11,16 @@ from arraylake.server.buckets.service import BucketCodec, create_bucket, set_def
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import CatalogNotReady, check_schema, pending_revisions, upgrade
 from arraylake.server.errors import NotFound
-from arraylake.server.identity.principals import Membership, Principal, PrincipalKind, Role
-from arraylake.server.identity.service import (
-    add_membership,
-    create_api_client,
-    create_org,
-    create_user,
-    issue_token,
-    org_id_by_name,
-)
+from arraylake.server.identity.principals import Membership, Principal, PrincipalKind
+from arraylake.server.identity.service import create_user, issue_token
 from arraylake.server.identity.signing import TokenSigner, write_signing_key_file
+from arraylake.server.orgs.api_clients import create_api_client
+from arraylake.server.orgs.members import add_membership
+from arraylake.server.orgs.service import create_org, org_id_by_name
 from arraylake.server.private_files import private_dir
 from arraylake.server.sealing import SecretBox, write_key_file
 from arraylake.server.settings import ServerSettings
-from arraylake.types import NewBucket, Platform
+from arraylake.types import NewBucket, OrgRole, Platform
 
 LOCAL_BUCKET_NICKNAME = "local"
 
@@ -97,11 +93,11 @@ async def init_org(settings: ServerSettings, org: str, *, local_bucket: bool, ad
         async with engine.begin() as conn:
             org_id = await create_org(conn, org)
             admin_id = await create_api_client(
-                conn, org_id=org_id, name=f"{org} admin", email=admin_email, role=Role.ADMIN
+                conn, org_id=org_id, name=f"{org} admin", email=admin_email, role=OrgRole.ADMIN
             )
             path = None
             if local_bucket:
-                member = Membership(org_id=org_id, org_name=org, role=Role.ADMIN)
+                member = Membership(org_id=org_id, org_name=org, role=OrgRole.ADMIN)
                 admin = Principal(
                     id=admin_id, kind=PrincipalKind.API_CLIENT, email=admin_email, display_name="admin"
                 )
@@ -131,7 +127,7 @@ async def create_user_account(
     first_name: str | None,
     family_name: str | None,
     org: str | None,
-    role: Role,
+    role: OrgRole,
 ) -> str:
     """Create a user who signs in with a password; optionally make them a member of an org."""
     await migrate(settings)

@@ -28,6 +28,8 @@ from arraylake.server.policy import (
     Action,
     allows,
     authorize,
+    authorize_org_creation,
+    authorize_permission_check,
     authorize_repo,
     repo_actions,
     visible_repos,
@@ -36,17 +38,24 @@ from arraylake.types import RepoActions
 
 __all__ = [
     "AskedAccess",
+    "Authenticated",
     "BucketAccess",
     "BucketManager",
     "BucketReader",
+    "Caller",
     "Ctx",
     "CurrentPrincipal",
     "InOrg",
+    "MemberManager",
     "MemberMay",
     "OnRepo",
     "OrgBucketAccess",
+    "OrgCreator",
     "OrgListing",
     "OrgName",
+    "OrgViewer",
+    "PermissionAsker",
+    "PermissionQuestion",
     "RepoAccess",
     "RepoAccessOrReservation",
     "RepoCreator",
@@ -71,6 +80,14 @@ OrgName = Annotated[str, Depends(org_name)]
 
 RepoName = Annotated[str, Depends(repo_name)]
 """The ``{repo}`` path parameter, validated."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated call about no org in particular."""
+
+    ctx: AppContext
+    principal: Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +148,14 @@ def MemberMay(action: Action) -> Any:
     return Annotated[InOrg, Depends(_member_may(action))]
 
 
+# The frequent ones as aliases that type checkers follow (they cannot follow a call in an annotation).
+OrgViewer = Annotated[InOrg, Depends(_member_may(Action.VIEW_ORG))]
+"""Given to any member of ``{org}``."""
+
+MemberManager = Annotated[InOrg, Depends(_member_may(Action.MANAGE_MEMBERS))]
+"""Given to whoever may manage the members and API clients of ``{org}`` (its admins)."""
+
+
 @cache
 def RepoScope(action: RepoActions) -> Any:
     """The type of a parameter that is only given to a caller who may perform ``action`` on ``{org}/{repo}``.
@@ -153,6 +178,48 @@ async def _visible_repos(org: OrgName, principal: CurrentPrincipal, ctx: Ctx) ->
 
 OrgListing = Annotated[VisibleRepos, Depends(_visible_repos)]
 """Given to anyone who may see some repos of ``{org}`` (a role there, or a grant on one of them)."""
+
+
+async def _caller(principal: CurrentPrincipal, ctx: Ctx) -> Caller:
+    return Caller(ctx, principal)
+
+
+Authenticated = Annotated[Caller, Depends(_caller)]
+"""Given to any authenticated caller, with the context."""
+
+
+async def _org_creator(principal: CurrentPrincipal, ctx: Ctx) -> Caller:
+    authorize_org_creation(principal, open_to_users=ctx.settings.allow_org_creation)
+    return Caller(ctx, principal)
+
+
+OrgCreator = Annotated[Caller, Depends(_org_creator)]
+"""Given to a caller who may found an org (403 otherwise)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionQuestion:
+    """A caller allowed to ask, in org ``org``, what principal ``about`` may do."""
+
+    ctx: AppContext
+    principal: Principal
+    org: str
+    about: str
+
+
+async def _permission_question(
+    org: OrgName,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    principal_id: str = Query(description="The principal to ask about"),
+) -> PermissionQuestion:
+    authorize_permission_check(principal, org, principal_id)
+    return PermissionQuestion(ctx, principal, org, principal_id)
+
+
+PermissionAsker = Annotated[PermissionQuestion, Depends(_permission_question)]
+"""Given to whoever may ask what ``principal_id`` may do in ``{org}``: org admins about anyone, others
+about themselves."""
 
 
 # ------------------------------------------------ repos and buckets: the aliases their routers declare

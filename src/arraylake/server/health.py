@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from arraylake.server.context import AppContext, app_context
 from arraylake.server.db.migrate import head_revision
 from arraylake.server.db.outages import is_unavailable
+from arraylake.server.deps import Ctx
 from arraylake.server.errors import ServiceUnavailable
 from arraylake.server.logs import get_logger
 
@@ -37,7 +37,7 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"description": "not ready; see detail"}})
-async def ready(ctx: AppContext = Depends(app_context)) -> Readiness:
+async def ready(ctx: Ctx) -> Readiness:
     """Readiness: the catalog database answers (within a few seconds) and its schema is the one this
     service needs; otherwise 503 with a detail that says which."""
     try:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 from arraylake.server import metrics
-from arraylake.server.context import AppContext, app_context
+from arraylake.server.context import AppContext
+from arraylake.server.deps import Ctx
 from arraylake.server.errors import Forbidden, NotFound, Unauthorized
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +47,7 @@ def _registry() -> CollectorRegistry:
 
 
 @router.get("/metrics")
-async def prometheus_metrics(request: Request, ctx: AppContext = Depends(app_context)) -> Response:
+async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
     """Every worker's metrics, in the Prometheus text format."""
     _allowed(request, ctx)
     metrics.sample_pool(ctx.engine.pool)

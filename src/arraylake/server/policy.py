@@ -3,6 +3,7 @@
 * Org roles give org-wide rights: ``admin`` everything; ``repo_writer`` creates, reads and writes every
   repo; ``repo_reader`` reads every repo; ``member`` only what is granted to them.
 * Repo grants give ``RepoActions`` on one repo to any principal, member of the org or not.
+* Only users found orgs, and only where the operator lets them.
 * Outside an org (no membership, no grant there), a principal sees nothing of it: 404, as if it did not
   exist. Inside, without the right: 403.
 """
@@ -13,8 +14,8 @@ from enum import StrEnum
 from typing import Literal
 
 from arraylake.server.errors import Forbidden, NotFound
-from arraylake.server.identity.principals import Membership, OrgScope, Principal, Role
-from arraylake.types import OrgActions, RepoActions
+from arraylake.server.identity.principals import Membership, OrgScope, Principal, PrincipalKind
+from arraylake.types import OrgActions, OrgRole, RepoActions
 
 
 class Action(StrEnum):
@@ -29,19 +30,19 @@ class Action(StrEnum):
 
 
 _READER = frozenset({Action.VIEW_ORG, Action.LIST_REPOS, Action.READ_BUCKETS})
-ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.ADMIN: frozenset(Action),
-    Role.REPO_WRITER: _READER | {Action.CREATE_REPO},
-    Role.REPO_READER: _READER,
-    Role.MEMBER: frozenset({Action.VIEW_ORG}),
+ROLE_ACTIONS: dict[OrgRole, frozenset[Action]] = {
+    OrgRole.ADMIN: frozenset(Action),
+    OrgRole.REPO_WRITER: _READER | {Action.CREATE_REPO},
+    OrgRole.REPO_READER: _READER,
+    OrgRole.MEMBER: frozenset({Action.VIEW_ORG}),
 }
 
 _READ = {RepoActions.CAN_READ, RepoActions.CAN_READ_WITH_FLUX}
-ROLE_REPO_ACTIONS: dict[Role, frozenset[RepoActions]] = {
-    Role.ADMIN: frozenset(RepoActions),
-    Role.REPO_WRITER: frozenset(_READ | {RepoActions.CAN_WRITE, RepoActions.CAN_SYNC}),
-    Role.REPO_READER: frozenset(_READ),
-    Role.MEMBER: frozenset(),
+ROLE_REPO_ACTIONS: dict[OrgRole, frozenset[RepoActions]] = {
+    OrgRole.ADMIN: frozenset(RepoActions),
+    OrgRole.REPO_WRITER: frozenset(_READ | {RepoActions.CAN_WRITE, RepoActions.CAN_SYNC}),
+    OrgRole.REPO_READER: frozenset(_READ),
+    OrgRole.MEMBER: frozenset(),
 }
 
 # A granted action brings the ones it cannot do without.
@@ -60,11 +61,11 @@ _DOING = {
     RepoActions.CAN_SYNC: "sync",
 }
 
-ORG_ACTION_ROLES: dict[OrgActions, frozenset[Role]] = {
-    OrgActions.CAN_MANAGE_USERS: frozenset({Role.ADMIN}),
-    OrgActions.CAN_WRITE_REPOS: frozenset({Role.ADMIN, Role.REPO_WRITER}),
-    OrgActions.CAN_READ_REPOS: frozenset({Role.ADMIN, Role.REPO_WRITER, Role.REPO_READER}),
-    OrgActions.CAN_READ_REPOS_WITH_FLUX: frozenset({Role.ADMIN, Role.REPO_WRITER, Role.REPO_READER}),
+ORG_ACTION_ROLES: dict[OrgActions, frozenset[OrgRole]] = {
+    OrgActions.CAN_MANAGE_USERS: frozenset({OrgRole.ADMIN}),
+    OrgActions.CAN_WRITE_REPOS: frozenset({OrgRole.ADMIN, OrgRole.REPO_WRITER}),
+    OrgActions.CAN_READ_REPOS: frozenset({OrgRole.ADMIN, OrgRole.REPO_WRITER, OrgRole.REPO_READER}),
+    OrgActions.CAN_READ_REPOS_WITH_FLUX: frozenset({OrgRole.ADMIN, OrgRole.REPO_WRITER, OrgRole.REPO_READER}),
 }
 
 
@@ -154,6 +155,29 @@ def visible_repos(principal: Principal, org: str) -> tuple[OrgScope, set[str] | 
 def has_org_action(principal: Principal, org: str, action: OrgActions) -> bool:
     found = principal.memberships.get(org)
     return found is not None and found.role in ORG_ACTION_ROLES[action]
+
+
+def authorize_org_creation(principal: Principal, *, open_to_users: bool) -> None:
+    """Let the principal found an org, or 403: users may, where the operator allows it (``open_to_users``).
+
+    API clients never may: each belongs to the one org that made it.
+    """
+    if principal.kind != PrincipalKind.USER:
+        raise Forbidden("API clients belong to one org and cannot create orgs; sign in as a user")
+    if not open_to_users:
+        raise Forbidden("this service does not let users create orgs; ask its operator")
+
+
+def authorize_permission_check(principal: Principal, org: str, about: str) -> None:
+    """Let the principal ask what principal ``about`` may do in ``org``, or 404 or 403.
+
+    Whoever may manage the org's members may ask about anyone; others only about themselves, in an org
+    where they have a role or a grant.
+    """
+    if about != principal.id:
+        authorize(principal, org, Action.MANAGE_MEMBERS)
+    elif _org_scope(principal, org) is None:
+        raise org_not_found(org)
 
 
 def may_see_bucket_secrets(principal: Principal, org: str) -> bool:

@@ -1,1 +1,1 @@
-"""Identity: principals (users and API clients), orgs and their members, API tokens."""
+"""Identity: who is asking. Principals, API tokens, sign-in (passwords, device and OAuth login, sessions)."""

@@ -8,17 +8,17 @@ refresh-token grants); ``POST /oauth/revoke`` ends a login (RFC 7009).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse
 
-from arraylake.server.context import AppContext, app_context, current_principal
+from arraylake.server.context import AppContext
+from arraylake.server.deps import Ctx, CurrentPrincipal
 from arraylake.server.identity import device, sessions
 from arraylake.server.identity.oauth_errors import OAuthError
-from arraylake.server.identity.principals import Principal
+from arraylake.server.identity.principals import user_info
 from arraylake.server.identity.service import principal_by_id
 from arraylake.server.web.urls import public_base
 from arraylake.types import DeviceAuthorizationResponse, OAuthConfig, OAuthTokens, UserInfo
@@ -43,8 +43,8 @@ def _client(ctx: AppContext, client_id: str) -> str:
 @router.get("/auth/config", response_model=OAuthConfig)
 async def auth_config(
     request: Request,
+    ctx: Ctx,
     target: str = Query(default="client", description="Who asks: 'client' (Python) or 'cli'"),
-    ctx: AppContext = Depends(app_context),
 ) -> OAuthConfig:
     """Where clients log in. No token needed."""
     base = base_url(request, ctx)
@@ -62,9 +62,9 @@ async def auth_config(
 @router.post("/oauth/device/code", response_model=DeviceAuthorizationResponse)
 async def device_authorization(
     request: Request,
+    ctx: Ctx,
     client_id: str = Form(),
     scope: str = Form(default="openid profile email offline_access"),
-    ctx: AppContext = Depends(app_context),
 ) -> DeviceAuthorizationResponse:
     """Start a login: a device code for the client to poll with, a user code for the user to approve."""
     _client(ctx, client_id)
@@ -118,11 +118,11 @@ async def _tokens(
 
 @router.post("/oauth/token", response_model=OAuthTokens)
 async def token(
+    ctx: Ctx,
     grant_type: str = Form(),
     client_id: str = Form(),
     device_code: str | None = Form(default=None),
     refresh_token: str | None = Form(default=None),
-    ctx: AppContext = Depends(app_context),
 ) -> JSONResponse:
     """Tokens for an approved device code, or fresh tokens for a refresh token (which is replaced)."""
     _client(ctx, client_id)
@@ -157,9 +157,9 @@ async def token(
 
 @router.post("/oauth/revoke")
 async def revoke(
+    ctx: Ctx,
     token: str = Form(),
     token_type_hint: str | None = Form(default=None),
-    ctx: AppContext = Depends(app_context),
 ) -> JSONResponse:
     """End the login a refresh token belongs to (RFC 7009: the answer is 200 whether or not it was known)."""
     async with ctx.engine.begin() as conn:
@@ -174,24 +174,19 @@ async def hosted_logout() -> JSONResponse:
 
 
 @router.post("/auth/update-user", response_model=UserInfo)
-async def update_user(principal: Principal = Depends(current_principal)) -> UserInfo:
+async def update_user(principal: CurrentPrincipal) -> UserInfo:
     """Called by clients after a login: the signed-in user."""
-    return UserInfo(
-        id=uuid.UUID(principal.id),
-        first_name=principal.first_name,
-        family_name=principal.family_name,
-        email=principal.email,
-    )
+    return user_info(principal)
 
 
 @router.get("/.well-known/jwks.json")
-async def jwks(ctx: AppContext = Depends(app_context)) -> dict[str, Any]:
+async def jwks(ctx: Ctx) -> dict[str, Any]:
     """The public key that verifies the service's login tokens."""
     return ctx.signer.jwks()
 
 
 @router.get("/.well-known/openid-configuration")
-async def openid_configuration(request: Request, ctx: AppContext = Depends(app_context)) -> dict[str, Any]:
+async def openid_configuration(request: Request, ctx: Ctx) -> dict[str, Any]:
     base = base_url(request, ctx)
     return {
         "issuer": ctx.signer.issuer,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from arraylake.types import OrgRole as Role
-from arraylake.types import PrincipalKind, RepoActions
+from arraylake.types import OrgRole, PrincipalKind, RepoActions, UserInfo
 
-__all__ = ["Grant", "Membership", "OrgScope", "Principal", "PrincipalKind", "Role"]
+__all__ = ["Grant", "Membership", "OrgScope", "Principal", "PrincipalKind", "user_info"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class OrgScope:
 
 @dataclass(frozen=True)
 class Membership(OrgScope):
-    role: Role
+    role: OrgRole
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,13 @@ class Principal:
     def author_name(self) -> str | None:
         parts = [p for p in (self.first_name, self.family_name) if p]
         return " ".join(parts) if parts else (self.display_name or None)
+
+
+def user_info(principal: Principal) -> UserInfo:
+    """A user as the API describes them."""
+    return UserInfo(
+        id=uuid.UUID(principal.id),
+        first_name=principal.first_name,
+        family_name=principal.family_name,
+        email=principal.email,
+    )

@@ -1,31 +1,24 @@
-"""``/user`` endpoints: who am I, which orgs am I in."""
+"""``/user`` endpoints: who am I (the orgs I am in are in :mod:`arraylake.server.orgs.router`)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
-from sqlalchemy import select
+from fastapi import APIRouter, Response
 
-from arraylake.server.context import AppContext, app_context, current_principal
-from arraylake.server.db.schema import orgs
-from arraylake.server.identity.principals import Principal, PrincipalKind
-from arraylake.types import ApiTokenInfo, OrgResponse, UserInfo
+from arraylake.server.deps import CurrentPrincipal
+from arraylake.server.identity.principals import PrincipalKind, user_info
+from arraylake.types import ApiTokenInfo, UserInfo
 
 router = APIRouter(tags=["identity"])
 
 
 @router.get("/user", response_model=UserInfo | ApiTokenInfo)
-async def get_user(principal: Principal = Depends(current_principal)) -> Any:
+async def get_user(principal: CurrentPrincipal) -> Any:
     """The caller: a user (with ``first_name``) or an API client."""
     if principal.kind == PrincipalKind.USER:
-        return UserInfo(
-            id=uuid.UUID(principal.id),
-            first_name=principal.first_name,
-            family_name=principal.family_name,
-            email=principal.email,
-        )
+        return user_info(principal)
     expires = principal.token_expires_at
     return ApiTokenInfo(
         id=uuid.UUID(principal.id),
@@ -36,29 +29,6 @@ async def get_user(principal: Principal = Depends(current_principal)) -> Any:
 
 
 @router.post("/user/diagnostics", status_code=204)
-async def post_diagnostics(principal: Principal = Depends(current_principal)) -> Response:
+async def post_diagnostics(principal: CurrentPrincipal) -> Response:
     """Accepted and ignored: this service keeps no client telemetry."""
     return Response(status_code=204)
-
-
-@router.get("/user/orgs", response_model=list[OrgResponse])
-async def list_my_orgs(
-    principal: Principal = Depends(current_principal), ctx: AppContext = Depends(app_context)
-) -> list[OrgResponse]:
-    """The orgs the caller belongs to."""
-    ids = [m.org_id for m in principal.memberships.values()]
-    if not ids:
-        return []
-    async with ctx.reader.connect() as conn:
-        rows = (await conn.execute(select(orgs).where(orgs.c.id.in_(ids)).order_by(orgs.c.name))).all()
-    return [
-        OrgResponse(
-            id=r.id,
-            name=r.name,
-            display_name=r.display_name,
-            description=r.description,
-            created=r.created,
-            created_by=r.created_by,
-        )
-        for r in rows
-    ]

@@ -1,9 +1,7 @@
-"""Principals: loading them with their memberships and grants, creating users, orgs, API clients, tokens."""
+"""Principals: loading them with their memberships and grants, users and their sign-in, issuing API tokens."""
 
 from __future__ import annotations
 
-import re
-import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,7 +12,6 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.names import validate_org_name
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
     LIFECYCLE_GHOST,
@@ -28,14 +25,15 @@ from arraylake.server.db.schema import (
 from arraylake.server.errors import Conflict, InvalidInput
 from arraylake.server.identity import passwords
 from arraylake.server.identity.emails import login_key
-from arraylake.server.identity.principals import Grant, Membership, Principal, PrincipalKind, Role
+from arraylake.server.identity.principals import Grant, Membership, Principal, PrincipalKind
 from arraylake.server.identity.tokens import hash_token, new_token, token_hint
-from arraylake.types import RepoActions, utcnow
+from arraylake.types import OrgRole, RepoActions, utcnow
 
 _email: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
 def valid_email(email: str) -> str:
+    """The address, stripped, if it is a valid email address; else 422."""
     try:
         return _email.validate_python(email.strip())
     except ValidationError as exc:
@@ -81,7 +79,7 @@ async def _with_access(conn: AsyncConnection, row: Row, **extra: Any) -> Princip
         display_name=row.display_name,
         first_name=row.first_name,
         family_name=row.family_name,
-        memberships={m.name: Membership(m.org_id, m.name, Role(m.role)) for m in member_rows},
+        memberships={m.name: Membership(m.org_id, m.name, OrgRole(m.role)) for m in member_rows},
         grants={
             key: Grant(org_id, repo_id, frozenset(acts)) for key, (org_id, repo_id, acts) in actions.items()
         },
@@ -125,6 +123,7 @@ async def principal_by_id(conn: AsyncConnection, principal_id: str, **extra: Any
 
 
 async def touch_token(conn: AsyncConnection, token_id: str) -> None:
+    """Note that a token was just used."""
     await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
 
 
@@ -142,8 +141,8 @@ async def create_user(
 ) -> str:
     """Create a user; return their id. A user without a password signs in only through OIDC.
 
-    An address an org invited (see :func:`access.add_member`) is taken over: the invited account becomes
-    this user's, with its memberships.
+    An address an org invited (see :func:`arraylake.server.orgs.members.add_member`) is taken over: the
+    invited account becomes this user's, with its memberships.
     """
     email = valid_email(email)
     if password is not None:
@@ -201,6 +200,7 @@ async def invited_user(conn: AsyncConnection, email: str) -> str | None:
 
 
 async def user_by_email(conn: AsyncConnection, email: str) -> Row | None:
+    """The user signing in with this address (id, password hash, disabled), if any."""
     return (
         await conn.execute(
             select(principals.c.id, principals.c.password_hash, principals.c.disabled_at).where(
@@ -252,89 +252,7 @@ async def user_for_external_account(
     )
 
 
-# ------------------------------------------------------------------------------------- orgs and API clients
-
-
-async def create_org(
-    conn: AsyncConnection,
-    name: str,
-    *,
-    created_by: str | None = None,
-    display_name: str | None = None,
-    description: str | None = None,
-) -> str:
-    """Create an org; return its id. 409 if the name is taken."""
-    validate_org_name(name)
-    org_id = str(uuid.uuid4())
-    try:
-        async with conn.begin_nested():
-            await conn.execute(
-                insert(orgs).values(
-                    id=org_id,
-                    name=name,
-                    display_name=display_name or name,
-                    description=description,
-                    created=utcnow(),
-                    created_by=created_by,
-                    storage_binding=secrets.token_hex(16),
-                )
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"org {name} already exists (org names are compared ignoring case)") from exc
-    return org_id
-
-
-async def org_id_by_name(conn: AsyncConnection, name: str) -> str | None:
-    return (await conn.execute(select(orgs.c.id).where(orgs.c.name == name))).scalar_one_or_none()
-
-
-async def add_membership(
-    conn: AsyncConnection, org_id: str, principal_id: str, role: Role, *, invited: bool = False
-) -> None:
-    """``invited``: added by email, shown by the address alone until the user next signs in."""
-    now = utcnow()
-    await conn.execute(
-        insert(memberships).values(
-            org_id=org_id,
-            principal_id=principal_id,
-            role=role,
-            created=now,
-            invited_at=now if invited else None,
-        )
-    )
-
-
-async def accept_invitations(conn: AsyncConnection, principal_id: str) -> None:
-    """A user signed in: the orgs that added them by email may now see who they are."""
-    await conn.execute(
-        update(memberships)
-        .where(memberships.c.principal_id == principal_id, memberships.c.invited_at.is_not(None))
-        .values(invited_at=None)
-    )
-
-
-def api_client_email(name: str, client_id: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "client"
-    return f"{slug}-{client_id[:8]}@api-clients.example.com"
-
-
-async def create_api_client(
-    conn: AsyncConnection, *, org_id: str, name: str, role: Role, email: str | None = None
-) -> str:
-    """Create an API client (service account) of an org, with a role in it; return its id."""
-    principal_id = str(uuid.uuid4())
-    await conn.execute(
-        insert(principals).values(
-            id=principal_id,
-            kind=PrincipalKind.API_CLIENT,
-            email=email or api_client_email(name, principal_id),
-            display_name=name,
-            org_id=org_id,
-            created=utcnow(),
-        )
-    )
-    await add_membership(conn, org_id, principal_id, role)
-    return principal_id
+# ------------------------------------------------------------------------------------------------- tokens
 
 
 async def issue_token(

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from arraylake.server.context import AppContext, app_context
+from arraylake.server.context import AppContext
+from arraylake.server.deps import Ctx
 from arraylake.server.identity import device, throttle
 from arraylake.server.identity.emails import login_key
 from arraylake.server.identity.service import check_password, principal_by_id, user_for_external_account
@@ -66,20 +67,18 @@ def _sign_in_page(
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(
-    request: Request, next: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
-) -> HTMLResponse:
+async def login_page(request: Request, ctx: Ctx, next: str | None = Query(default=None)) -> HTMLResponse:
     return _sign_in_page(request, ctx, session.safe_next(next))
 
 
 @router.post("/login")
 async def login(
     request: Request,
+    ctx: Ctx,
     email: str = Form(),
     password: str = Form(),
     next: str = Form(default="/device"),
     csrf: str | None = Form(default=None),
-    ctx: AppContext = Depends(app_context),
 ) -> Response:
     """Check email and password; repeated failures make further attempts wait longer and longer
     (:mod:`arraylake.server.identity.throttle`)."""
@@ -136,9 +135,7 @@ def _callback_url(request: Request, ctx: AppContext) -> str:
 
 
 @router.get("/login/oidc")
-async def login_oidc(
-    request: Request, next: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
-) -> Response:
+async def login_oidc(request: Request, ctx: Ctx, next: str | None = Query(default=None)) -> Response:
     """Send the browser to the external sign-in provider."""
     if ctx.oidc is None:
         return _message(
@@ -161,10 +158,10 @@ async def login_oidc(
 @router.get("/login/oidc/callback")
 async def login_oidc_callback(
     request: Request,
+    ctx: Ctx,
     code: str | None = Query(default=None),
     state: str | None = Query(default=None),
     error: str | None = Query(default=None),
-    ctx: AppContext = Depends(app_context),
 ) -> Response:
     """Back from the provider: check the state, verify the identity, sign the user in."""
     if ctx.oidc is None:
@@ -205,7 +202,7 @@ async def login_oidc_callback(
 
 
 @router.get("/logout", response_class=HTMLResponse)
-async def logout_page(request: Request, ctx: AppContext = Depends(app_context)) -> Response:
+async def logout_page(request: Request, ctx: Ctx) -> Response:
     """Ask before signing out: signing out is a form post, so that no link or image can do it."""
     web = await session.current(request, ctx.signer, ctx.reader)
     email = await _signed_in_email(ctx, web)
@@ -215,9 +212,7 @@ async def logout_page(request: Request, ctx: AppContext = Depends(app_context)) 
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, csrf: str | None = Form(default=None), ctx: AppContext = Depends(app_context)
-) -> Response:
+async def logout(request: Request, ctx: Ctx, csrf: str | None = Form(default=None)) -> Response:
     """End the browser's sign-in on the service: its cookie, even a copy, signs nobody in afterwards."""
     web = await session.current(request, ctx.signer, ctx.reader)
     if web is not None and not web.csrf_ok(csrf):
@@ -240,9 +235,7 @@ async def _signed_in_email(ctx: AppContext, web: session.WebSession | None) -> s
 
 
 @router.get("/device", response_class=HTMLResponse)
-async def device_page(
-    request: Request, user_code: str | None = Query(default=None), ctx: AppContext = Depends(app_context)
-) -> Response:
+async def device_page(request: Request, ctx: Ctx, user_code: str | None = Query(default=None)) -> Response:
     """Ask for the user code (if not in the link), then for approval; sign in first if needed."""
     web = await session.current(request, ctx.signer, ctx.reader)
     email = await _signed_in_email(ctx, web)
@@ -290,10 +283,10 @@ def _minutes(until: datetime) -> str:
 @router.post("/device")
 async def device_decision(
     request: Request,
+    ctx: Ctx,
     user_code: str = Form(),
     decision: str = Form(),
     csrf: str = Form(),
-    ctx: AppContext = Depends(app_context),
 ) -> Response:
     web = await session.current(request, ctx.signer, ctx.reader)
     if web is None:

@@ -18,9 +18,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server.db.schema import web_sessions
-from arraylake.server.identity.service import accept_invitations
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.identity.tokens import hash_token
+from arraylake.server.orgs.members import accept_invitations
 from arraylake.types import utcnow
 
 COOKIE = "arraylake_session"
