@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import icechunk
 import pytest
 
 from arraylake.server.app import create_app
@@ -698,6 +699,29 @@ def check_online(w: World, p: Principal, repo: str, found: Any) -> None:
     assert found["mode"] == "online"
 
 
+def container_refresh(w: World, p: Principal, target: str) -> Prep:
+    """A fresh repo whose Icechunk config declares the vault (which the org's policy covers) as a
+    virtual chunk container; the request refreshes that container's credentials."""
+    repo = target_repo(w, p, target)
+    vault = w.admin_ok("GET", f"/orgs/{w.name}/buckets/{w.bucket_ids[w.vault]}")
+    vault_path = vault["extra_config"]["local_path"]
+    url = f"file://{vault_path}/"
+    config = icechunk.RepositoryConfig.default()
+    store = icechunk.local_filesystem_store(vault_path)
+    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(url, store))
+    storage = icechunk.local_filesystem_storage(f"{w.scratch_path}/{repo['prefix']}")
+    icechunk.Repository.create(storage, config=config)
+
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            found = body(response)
+            assert found["bucket_nickname"] == w.vault and found["org"] == w.name
+            assert found["credentials"] is None  # local buckets need none
+
+    name = repo["name"]
+    return Prep({"repo": name}, {"params": {"url_prefix": url}}, after, lambda: w.drop_repo(name))
+
+
 def activate(w: World, p: Principal, target: str) -> Prep:
     reserved = w.fresh_repo(mode="create")
     w.icechunk_repo(reserved["prefix"])
@@ -828,6 +852,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", REPOS, RepoAction(READ), prepare=read_repo(check_repo)),
     Endpoint("GET", REPOS + "/open", RepoAction(READ), prepare=read_repo(check_open)),
     Endpoint("GET", REPOS + "/bucket-credentials", RepoAction(READ), prepare=read_repo(check_null)),
+    Endpoint("GET", REPOS + "/virtual-chunk-credentials", RepoAction(READ), 200, container_refresh, True),
     Endpoint("GET", ORGS + "/{repo}/status", RepoAction(READ), prepare=read_repo(check_online)),
     Endpoint("PATCH", ORGS + "/{repo}", RepoAction(WRITE), 200, change_repo("modify"), True),
     Endpoint("PUT", ORGS + "/{repo}/status", RepoAction(WRITE), 200, change_repo("status"), True),

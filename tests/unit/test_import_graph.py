@@ -97,7 +97,7 @@ def test_the_check_finds_a_circle() -> None:
 
 def test_no_import_circle_among_server_modules() -> None:
     graph = import_graph()
-    assert f"{PREFIX}.catalog_cache" in graph and f"{PREFIX}.repos.service" in graph
+    assert f"{PREFIX}.catalog_cache" in graph and f"{PREFIX}.repos.records" in graph
     circles = cycles(graph)
     described = [" / ".join(f"{m} -> {sorted(graph[m] & set(circle))}" for m in circle) for circle in circles]
     assert circles == [], f"import circles: {described}"

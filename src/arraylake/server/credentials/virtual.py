@@ -1,141 +1,40 @@
-"""The org's virtual-chunk access policy, and the credentials it lets ``/open`` hand out.
+"""Vending credentials for a repo's virtual chunk containers, as far as the org's policies allow.
 
-A repo's virtual chunk containers are declared in its Icechunk config, which any writer can change. So the
-service hands a reader credentials for a container only when an org admin authorized that bucket (and
-sub-prefix) for virtual chunks: a repo cannot point a reader's credentials at a bucket the org keeps
-private. HMAC buckets cannot be narrowed to a prefix, so they may only be authorized as public.
+Which containers a repo has comes from its Icechunk config (cached briefly); which of them a reader gets
+credentials for comes from the org's virtual-chunk access policies (``buckets.virtual_policies``): a
+container is served only when its URL prefix falls under a policy, and then with credentials for the
+policy's bucket and sub-prefix, never for what the repo config names.
 """
 
 from __future__ import annotations
 
-import math
 import time
-import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import icechunk
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.names import join_prefix
-from arraylake.server.buckets.service import BucketCodec, bucket_row
+from arraylake.server.buckets.service import BucketCodec
+from arraylake.server.buckets.virtual_policies import policy_rows, policy_url
 from arraylake.server.catalog_cache import CatalogCache
 from arraylake.server.credentials.vendor import CredentialVendor
-from arraylake.server.db.schema import buckets, virtual_chunk_policies
-from arraylake.server.errors import InvalidInput, NotFound
 from arraylake.server.identity.principals import OrgScope, Principal
-from arraylake.storage import container_url_prefix, force_path_style, icechunk_storage, use_ssl
-from arraylake.types import (
-    AuthMethod,
-    BucketResponse,
-    PaginatedVirtualChunkPolicies,
-    VirtualChunkCredentials,
-    VirtualChunkPolicy,
-    VirtualChunkPolicyRequest,
-    utcnow,
-)
+from arraylake.storage import force_path_style, icechunk_storage, use_ssl
+from arraylake.types import BucketResponse, VirtualChunkCredentials
 
 CONTAINERS_CACHE_SECONDS = 60.0
 
 
-def policy_url(bucket: BucketResponse, subprefix: str) -> str:
-    base = container_url_prefix(bucket)
-    return base + (subprefix.strip("/") + "/" if subprefix else "")
+@dataclass(frozen=True)
+class _Source:
+    """Where one policy lets virtual chunks be read from."""
 
-
-def _wire(row: Row, bucket: BucketResponse) -> VirtualChunkPolicy:
-    return VirtualChunkPolicy(
-        bucket_id=row.bucket_id,
-        subprefix=row.subprefix,
-        public=row.public,
-        url_prefix=policy_url(bucket, row.subprefix),
-        created=row.created,
-        created_by=row.created_by,
-    )
-
-
-async def _rows(conn: AsyncConnection, org: OrgScope) -> list[tuple[Row, Row]]:
-    result = await conn.execute(
-        select(virtual_chunk_policies, buckets.c.id.label("b_id"))
-        .join(buckets, buckets.c.id == virtual_chunk_policies.c.bucket_id)
-        .where(virtual_chunk_policies.c.org_id == org.org_id)
-        .order_by(virtual_chunk_policies.c.created)
-    )
-    rows = result.all()
-    if not rows:
-        return []
-    bucket_rows = {
-        r.id: r
-        for r in (
-            await conn.execute(select(buckets).where(buckets.c.id.in_([x.bucket_id for x in rows])))
-        ).all()
-    }
-    return [(r, bucket_rows[r.bucket_id]) for r in rows]
-
-
-async def list_policies(
-    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, *, page: int, size: int
-) -> PaginatedVirtualChunkPolicies:
-    pairs = await _rows(conn, org)
-    items = [_wire(r, codec.to_wire(b, default_bucket_id=None, org_name=org.org_name)) for r, b in pairs]
-    start = (page - 1) * size
-    return PaginatedVirtualChunkPolicies(
-        items=items[start : start + size],
-        total=len(items),
-        page=page,
-        size=size,
-        pages=max(1, math.ceil(len(items) / size)),
-    )
-
-
-async def put_policy(
-    conn: AsyncConnection,
-    codec: BucketCodec,
-    org: OrgScope,
-    principal: Principal,
-    request: VirtualChunkPolicyRequest,
-) -> VirtualChunkPolicy:
-    row = await bucket_row(conn, org, str(request.bucket_id))
-    bucket = codec.to_wire(row, default_bucket_id=None, org_name=org.org_name)
-    if bucket.auth_method == AuthMethod.HMAC and not request.public:
-        raise InvalidInput(
-            f"bucket config {bucket.nickname!r} uses HMAC keys, which cannot be limited to a prefix: "
-            "authorize it as public, or use a bucket config with a role-based auth method"
-        )
-    where = (
-        virtual_chunk_policies.c.bucket_id == row.id,
-        virtual_chunk_policies.c.subprefix == request.subprefix,
-    )
-    existing = (await conn.execute(select(virtual_chunk_policies.c.id).where(*where))).scalar_one_or_none()
-    if existing is None:
-        await conn.execute(
-            insert(virtual_chunk_policies).values(
-                id=str(uuid.uuid4()),
-                org_id=org.org_id,
-                bucket_id=row.id,
-                subprefix=request.subprefix,
-                public=request.public,
-                created=utcnow(),
-                created_by=principal.id,
-            )
-        )
-    else:
-        await conn.execute(update(virtual_chunk_policies).where(*where).values(public=request.public))
-    stored = (await conn.execute(select(virtual_chunk_policies).where(*where))).one()
-    return _wire(stored, bucket)
-
-
-async def delete_policy(conn: AsyncConnection, org: OrgScope, request: VirtualChunkPolicyRequest) -> None:
-    result = await conn.execute(
-        delete(virtual_chunk_policies).where(
-            virtual_chunk_policies.c.org_id == org.org_id,
-            virtual_chunk_policies.c.bucket_id == str(request.bucket_id),
-            virtual_chunk_policies.c.subprefix == request.subprefix,
-        )
-    )
-    if result.rowcount == 0:
-        raise NotFound("no such virtual chunk access policy")
+    url_prefix: str
+    subprefix: str
+    public: bool
+    bucket: Any  # its bucket row, opened only when credentials are handed out for it
 
 
 @dataclass
@@ -156,6 +55,67 @@ class ContainerCredentials:
         self.cache = cache
         self._containers: dict[str, _Containers] = {}
 
+    async def for_repo(
+        self, org: OrgScope, principal: Principal, repo_id: str, repo_bucket: BucketResponse, prefix: str
+    ) -> dict[str, VirtualChunkCredentials]:
+        """Credentials for every container of the repo that the org's policies allow, by URL prefix."""
+        allowed = await self._allowed(org, repo_id, repo_bucket, prefix)
+        opened: dict[str, BucketResponse] = {}
+        return {url: await self._vend(org, principal, source, opened) for url, source in allowed.items()}
+
+    async def for_container(
+        self,
+        org: OrgScope,
+        principal: Principal,
+        repo_id: str,
+        repo_bucket: BucketResponse,
+        prefix: str,
+        url_prefix: str,
+    ) -> VirtualChunkCredentials | None:
+        """What :meth:`for_repo` answers for ``url_prefix`` alone; ``None`` if no policy allows it."""
+        source = (await self._allowed(org, repo_id, repo_bucket, prefix)).get(url_prefix)
+        return None if source is None else await self._vend(org, principal, source, {})
+
+    async def _allowed(
+        self, org: OrgScope, repo_id: str, repo_bucket: BucketResponse, prefix: str
+    ) -> dict[str, _Source]:
+        """The repo's containers that a policy allows, each with the first (oldest) such policy."""
+        sources = await self._sources(org)
+        if not sources:
+            return {}
+        allowed: dict[str, _Source] = {}
+        for url_prefix in await self._containers_of(repo_id, repo_bucket, prefix):
+            wanted = url_prefix if url_prefix.endswith("/") else url_prefix + "/"
+            found = next((s for s in sources if wanted.startswith(s.url_prefix)), None)
+            if found is not None:
+                allowed[url_prefix] = found
+        return allowed
+
+    async def _vend(
+        self, org: OrgScope, principal: Principal, source: _Source, opened: dict[str, BucketResponse]
+    ) -> VirtualChunkCredentials:
+        bucket = opened.get(source.bucket.id)
+        if bucket is None:
+            bucket = self.codec.to_wire(
+                source.bucket, default_bucket_id=None, org_name=org.org_name, internal=True
+            )
+            opened[source.bucket.id] = bucket
+        credentials = None
+        if not source.public:
+            credentials = await self.vendor.credentials(
+                bucket, join_prefix(bucket.prefix, source.subprefix), write=False, principal_id=principal.id
+            )
+        return VirtualChunkCredentials(
+            credentials=credentials,
+            org=org.org_name,
+            bucket_nickname=bucket.nickname,
+            platform=bucket.platform,
+            region=bucket.extra_config.get("region_name"),  # type: ignore[arg-type]
+            endpoint_url=bucket.extra_config.get("endpoint_url"),  # type: ignore[arg-type]
+            allow_http=not use_ssl(bucket),
+            force_path_style=force_path_style(bucket),
+        )
+
     async def _containers_of(self, repo_id: str, repo_bucket: BucketResponse, prefix: str) -> list[str]:
         cached = self._containers.get(repo_id)
         if cached is not None and time.monotonic() - cached.fetched < CONTAINERS_CACHE_SECONDS:
@@ -170,49 +130,24 @@ class ContainerCredentials:
         self._containers[repo_id] = _Containers(prefixes, time.monotonic())
         return prefixes
 
-    async def _policies(self, org: OrgScope) -> list[tuple[Row, Row]]:
-        async def load() -> list[tuple[Row, Row]]:
+    async def _sources(self, org: OrgScope) -> list[_Source]:
+        async def load() -> list[_Source]:
             async with self.reader.connect() as conn:
-                return await _rows(conn, org)
+                pairs = await policy_rows(conn, org)
+            # The URL needs the bucket's location only: its secrets stay sealed (reveal_secrets=False).
+            return [
+                _Source(
+                    policy_url(
+                        self.codec.to_wire(
+                            b, default_bucket_id=None, org_name=org.org_name, reveal_secrets=False
+                        ),
+                        policy.subprefix,
+                    ),
+                    policy.subprefix,
+                    policy.public,
+                    b,
+                )
+                for policy, b in pairs
+            ]
 
         return await self.cache.get(("virtual chunk policies", org.org_id), load)
-
-    async def for_repo(
-        self,
-        org: OrgScope,
-        principal: Principal,
-        repo_id: str,
-        repo_bucket: BucketResponse,
-        prefix: str,
-    ) -> dict[str, VirtualChunkCredentials]:
-        pairs = await self._policies(org)
-        if not pairs:
-            return {}
-        policies = [
-            (policy, self.codec.to_wire(b, default_bucket_id=None, org_name=org.org_name, internal=True))
-            for policy, b in pairs
-        ]
-        found: dict[str, VirtualChunkCredentials] = {}
-        for url_prefix in await self._containers_of(repo_id, repo_bucket, prefix):
-            wanted = url_prefix if url_prefix.endswith("/") else url_prefix + "/"
-            for policy, bucket in policies:
-                if not wanted.startswith(policy_url(bucket, policy.subprefix)):
-                    continue
-                scope = join_prefix(bucket.prefix, policy.subprefix)
-                credentials = None
-                if not policy.public:
-                    credentials = await self.vendor.credentials(
-                        bucket, scope, write=False, principal_id=principal.id
-                    )
-                found[url_prefix] = VirtualChunkCredentials(
-                    credentials=credentials,
-                    org=org.org_name,
-                    bucket_nickname=bucket.nickname,
-                    platform=bucket.platform,
-                    region=bucket.extra_config.get("region_name"),  # type: ignore[arg-type]
-                    endpoint_url=bucket.extra_config.get("endpoint_url"),  # type: ignore[arg-type]
-                    allow_http=not use_ssl(bucket),
-                    force_path_style=force_path_style(bucket),
-                )
-                break
-        return found

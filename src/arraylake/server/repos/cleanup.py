@@ -26,7 +26,7 @@ from arraylake.server.db.schema import (
     repos,
 )
 from arraylake.server.logs import get_logger
-from arraylake.server.repos.service import drop_row
+from arraylake.server.repos.deletion import drop_row
 from arraylake.storage import can_write
 from arraylake.types import utcnow
 

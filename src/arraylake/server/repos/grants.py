@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.server.db.schema import principals, repo_grants
 from arraylake.server.errors import NotFound
-from arraylake.server.identity.access import principal_for_email, resolve_principal
 from arraylake.server.identity.principals import OrgScope
 from arraylake.server.identity.service import valid_email
+from arraylake.server.orgs.members import principal_for_email, resolve_principal
 from arraylake.types import RepoActions, RepoGrant, utcnow
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query
 
-from arraylake.server.deps import RepoScope
+from arraylake.server.deps import RepoManager
 from arraylake.server.repos import grants
-from arraylake.server.repos.service import repo_row
+from arraylake.server.repos.records import repo_row
 from arraylake.types import RepoActions, RepoGrant, RepoGrantRequest
 
 router = APIRouter(tags=["access"])
 
-# Org admins and holders of CAN_MANAGE_USERS on the repo may change who can reach it.
-RepoManager = RepoScope(RepoActions.CAN_MANAGE_USERS)
+# Org admins and holders of CAN_MANAGE_USERS on the repo may change who can reach it (RepoManager).
 
 
 @router.get("/repos/{org}/{repo}/grants", response_model=list[RepoGrant])
