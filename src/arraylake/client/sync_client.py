@@ -19,7 +19,10 @@ connections of the caller's loop (``Client``'s run on their own), ``get_repo_blo
 
 def mirrors_async_client[C: type](cls: C) -> C:
     """Give ``cls`` a blocking twin of every public coroutine of :class:`AsyncClient` it does not define
-    itself (with the coroutine's name, docstring and signature), so a new coroutine appears on both."""
+    itself (with the coroutine's name, docstring and signature), so a new coroutine appears on both.
+
+    Type checkers read ``sync_client.pyi`` instead of this module; ``python -m arraylake.client.stubgen``
+    writes it again from these classes."""
     for name, member in inspect.getmembers(AsyncClient, inspect.iscoroutinefunction):
         if name.startswith("_") or name in ASYNC_ONLY or name in vars(cls):
             continue
@@ -43,6 +46,10 @@ class Client:
         token: An API token (``ema_...``). Defaults to the ``token`` config key (``ARRAYLAKE_TOKEN``);
             without one, the client uses the login saved by :meth:`login`.
     """
+
+    aclient: AsyncClient
+    service_uri: str
+    token: str | None
 
     def __init__(self, service_uri: str | None = None, token: str | None = None):
         self.aclient = AsyncClient(service_uri, token)
@@ -79,7 +86,3 @@ class Client:
     def get_services(self, org: str) -> Any:
         """The compute services of an org."""
         return self.aclient.get_services(org)
-
-    if TYPE_CHECKING:
-        # For type checkers, which do not run the decorator: the generated twins of AsyncClient's coroutines.
-        def __getattr__(self, name: str) -> Any: ...
