@@ -203,15 +203,3 @@ def record_bucket(codec: BucketCodec, org: OrgScope, record: RepoRecord) -> Buck
     if record.bucket is None:
         raise InvalidInput(f"repo {org.org_name}/{record.repo.name} has no storage bucket")
     return codec.to_wire(record.bucket, default_bucket_id=None, org_name=org.org_name, internal=True)
-
-
-async def internal_bucket(
-    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, row: Row
-) -> BucketResponse:
-    """A repo's bucket with every secret open, for the service's own use (credentials, storage work)."""
-    found = None
-    if row.bucket_id is not None:
-        found = (await conn.execute(select(buckets).where(buckets.c.id == row.bucket_id))).one_or_none()
-    if found is None:
-        raise InvalidInput(f"repo {org.org_name}/{row.name} has no storage bucket")
-    return codec.to_wire(found, default_bucket_id=None, org_name=org.org_name, internal=True)
