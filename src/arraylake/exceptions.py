@@ -95,3 +95,11 @@ def error_class_for_status(status_code: int) -> type[ArraylakeHttpError]:
     if status_code >= 500:
         return ArraylakeServerError
     return _BY_STATUS.get(status_code, ArraylakeClientError)
+
+
+class CommitFailedError(ArraylakeError, RuntimeError):
+    """A V1 commit could not move its branch: other commits kept winning the race, or conflicted."""
+
+
+class ExpectedChunkNotFoundError(ArraylakeError, KeyError):
+    """A V1 chunk reference points at an object that is not in the bucket."""
