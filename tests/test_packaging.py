@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arraylake import AsyncClient, Client
+from arraylake import Client
 from arraylake.exceptions import FeatureUnavailableError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "arraylake"
@@ -21,7 +21,6 @@ SERVER_ONLY = [
     "alembic",
     "asyncpg",
     "aiosqlite",
-    "obstore",
     "pydantic_settings",
     "cryptography",
 ]
@@ -70,16 +69,9 @@ def test_import_arraylake_without_server_dependencies() -> None:
     ("call", "says"),
     [
         (lambda c: c.get_services("org"), "Compute services"),
-        (lambda c: c.create_repo("org/repo", kind="v1"), "V1 repos"),
     ],
 )
 def test_later_features_say_so(call, says: str) -> None:  # type: ignore[no-untyped-def]
     client = Client("http://127.0.0.1:9", token="ema_not-used-because-nothing-is-sent")
     with pytest.raises(FeatureUnavailableError, match=says):
         call(client)
-
-
-async def test_later_features_say_so_async() -> None:
-    client = AsyncClient("http://127.0.0.1:9", token="ema_not-used-because-nothing-is-sent")
-    with pytest.raises(FeatureUnavailableError, match="V1 repos"):
-        await client.create_repo("org/repo", kind="v1")

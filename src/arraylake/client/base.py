@@ -13,8 +13,13 @@ from arraylake.exceptions import FeatureUnavailableError
 if TYPE_CHECKING:
     import icechunk
 
+    from arraylake.repos import v1
+
     RepoConfig = icechunk.RepositoryConfig | None
     IcechunkRepository = icechunk.Repository
+    OpenedRepo = icechunk.Repository | v1.AsyncRepo | v1.Repo
+    """An Icechunk repository, or a legacy V1 repo (``AsyncRepo`` from ``AsyncClient``, ``Repo`` from
+    ``Client``)."""
 else:
     icechunk = lazy_module("icechunk")
 

@@ -14,17 +14,32 @@ from arraylake.client.storage_credentials import Access, ServiceCredentials
 from arraylake.config import config as _config
 from arraylake.exceptions import RepoOfflineError
 from arraylake.names import parse_repo_name
-from arraylake.types import BucketResponse, GSCredentials, OpenRepoResponse, Platform, S3Credentials
+from arraylake.types import (
+    BucketResponse,
+    GSCredentials,
+    OpenRepoResponse,
+    Platform,
+    Repo,
+    RepoKind,
+    S3Credentials,
+)
 
 if TYPE_CHECKING:
     import icechunk
 
-    from arraylake.client.base import IcechunkRepository, RepoConfig
+    from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
+    from arraylake.repos.v1 import AsyncRepo
 else:
     from arraylake.client.base import icechunk
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))  # arraylake/
+
+
+class OpenAnswer(OpenRepoResponse):
+    """The ``/open`` answer, with the repo's kind (V1 repos open without Icechunk)."""
+
+    kind: RepoKind = RepoKind.Icechunk
 
 
 class RepoOpening(BucketMethods):
@@ -34,10 +49,10 @@ class RepoOpening(BucketMethods):
     the org's bucket configs.
     """
 
-    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenRepoResponse:
+    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenAnswer:
         params = {"access": access} if access else None
         body = await self._transport.get_json(f"/repos/{org}/{repo}/open", params=params)
-        return OpenRepoResponse.model_validate(body)
+        return OpenAnswer.model_validate(body)
 
     def _storage(
         self, bucket: BucketResponse, prefix: str, credentials: Any, refresh: ServiceCredentials
@@ -59,13 +74,16 @@ class RepoOpening(BucketMethods):
         read_only: bool | None = None,
         config: RepoConfig = None,
         virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
-        """Get a repo by name, opened as an ``icechunk.Repository``.
+    ) -> OpenedRepo:
+        """Get a repo by name, opened as an ``icechunk.Repository`` (or, for a legacy V1 repo, as an
+        :class:`arraylake.repos.v1.AsyncRepo`; a ``Repo`` from the synchronous client).
 
         Args:
             name: Full name of the repo, ``ORG/REPO``.
-            checkout: Ignored for Icechunk repos (sessions are opened from the returned repository).
-            read_only: Accepted for compatibility; open a read-only session with ``repo.readonly_session``.
+            checkout: V1 repos: check out ``main`` (default true). Ignored for Icechunk repos (sessions are
+                opened from the returned repository).
+            read_only: V1 repos: check out for reading (true) or writing (false). For Icechunk repos
+                accepted for compatibility; open a read-only session with ``repo.readonly_session``.
             config: An ``icechunk.RepositoryConfig`` whose settings take precedence over the stored ones.
             virtual_container_nicknames: Virtual chunk container (name or URL prefix) -> bucket nickname;
                 credentials for those buckets are fetched and handed to Icechunk.
@@ -73,7 +91,31 @@ class RepoOpening(BucketMethods):
         org, repo_name = parse_repo_name(name)
         access: Access | None = "read" if read_only else None
         info = await self._open_info(org, repo_name, access)
+        if info.kind == RepoKind.V1:
+            return await self._open_v1(name, info, checkout=checkout, read_only=read_only)
         return await self._open_repo(name, info, access, config, virtual_container_nicknames)
+
+    async def _open_v1(
+        self,
+        name: str,
+        info: OpenRepoResponse,
+        *,
+        checkout: bool | None,
+        read_only: bool | None,
+        repo: Repo | None = None,
+    ) -> AsyncRepo:
+        """A V1 repo from the ``/open`` answer (and its catalog entry, fetched unless given)."""
+        from arraylake.repos.v1.connect import open_v1_repo
+
+        org, repo_name = parse_repo_name(name)
+        _check_status(name, info)
+        if repo is None:
+            repo = Repo.model_validate(await self._transport.get_json(f"/repos/{org}/{repo_name}"))
+        access: Access | None = "read" if read_only else None
+        refresh = self._service_credentials(f"/repos/{org}/{repo_name}/bucket-credentials", access)
+        return await open_v1_repo(
+            self._transport, self.token, name, repo, info, refresh, checkout=checkout, read_only=read_only
+        )
 
     async def _open_repo(
         self,
@@ -109,15 +151,25 @@ class RepoOpening(BucketMethods):
         return repo
 
     def get_repo_blocking(
-        self, name: str, *, read_only: bool | None = None, config: RepoConfig = None
-    ) -> IcechunkRepository:
+        self,
+        name: str,
+        *,
+        checkout: bool | None = None,
+        read_only: bool | None = None,
+        config: RepoConfig = None,
+    ) -> OpenedRepo:
         """:meth:`get_repo` (without virtual container nicknames) in the caller's thread, without the event
         loop: the synchronous ``Client`` opens repos this way, sparing two hand-overs between threads."""
         org, repo_name = parse_repo_name(name)
         access: Access | None = "read" if read_only else None
         params = {"access": access} if access else None
         response = self._transport.request_blocking("GET", f"/repos/{org}/{repo_name}/open", params=params)
-        info = OpenRepoResponse.model_validate_json(response.content)
+        info = OpenAnswer.model_validate_json(response.content)
+        if info.kind == RepoKind.V1:
+            from arraylake.client.io_loop import run_sync
+
+            arepo = run_sync(self._open_v1(name, info, checkout=checkout, read_only=read_only))
+            return arepo._sync_facade()
         storage, authorize = self._open_arguments(name, org, repo_name, info, access)
         containers = storage_mod.granted_containers(info.virtual_chunk_credentials)
         repo = icechunk.Repository.open(

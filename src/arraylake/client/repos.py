@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from arraylake import storage as storage_mod
-from arraylake.client.base import not_yet
 from arraylake.client.opening import RepoOpening, set_author
 from arraylake.client.storage_credentials import parse_credentials
 from arraylake.client.transport import Transport
@@ -32,7 +31,7 @@ from arraylake.types import (
 if TYPE_CHECKING:
     import icechunk
 
-    from arraylake.client.base import IcechunkRepository, RepoConfig
+    from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
 else:
     from arraylake.client.base import icechunk
 
@@ -130,12 +129,12 @@ class RepoMethods(RepoOpening):
         virtual_container_nicknames: dict[str, str] | None = None,
         description: str | None = None,
         metadata: RepoMetadata | None = None,
-    ) -> IcechunkRepository:
+    ) -> OpenedRepo:
         """Get a repo by name, creating it if it doesn't exist yet.
 
         If the repo exists, ``bucket_config_nickname`` (when given) must be the bucket it lives in, and
         ``prefix``, ``description`` and ``metadata`` are ignored (change them with :meth:`modify_repo`).
-        Other arguments are as in :meth:`create_repo`.
+        ``checkout`` (V1 repos) is as in :meth:`get_repo`; other arguments are as in :meth:`create_repo`.
         """
         org, repo_name = parse_repo_name(name)
         for _ in range(3):
@@ -145,6 +144,7 @@ class RepoMethods(RepoOpening):
                 try:
                     return await self.create_repo(
                         name,
+                        checkout=checkout,
                         bucket_config_nickname=bucket_config_nickname,
                         kind=kind,
                         prefix=prefix,
@@ -160,6 +160,8 @@ class RepoMethods(RepoOpening):
                     f"repo {name} exists in bucket {info.repo_bucket.nickname!r}, "
                     f"not in {bucket_config_nickname!r}"
                 )
+            if info.kind == RepoKind.V1:
+                return await self._open_v1(name, info, checkout=checkout, read_only=None)
             return await self._open_repo(name, info, None, config, virtual_container_nicknames)
         raise ArraylakeConflictError(
             f"repo {name} keeps appearing and disappearing; try again", status_code=409, detail=None
@@ -169,6 +171,7 @@ class RepoMethods(RepoOpening):
         self,
         name: str,
         *,
+        checkout: bool | None = None,
         bucket_config_nickname: str | None = None,
         kind: RepoKind | None = None,
         prefix: str | None = None,
@@ -176,8 +179,9 @@ class RepoMethods(RepoOpening):
         virtual_container_nicknames: dict[str, str] | None = None,
         description: str | None = None,
         metadata: RepoMetadata | None = None,
-    ) -> IcechunkRepository:
-        """Create a new Icechunk repo: its catalog entry and the Icechunk repository in the bucket.
+    ) -> OpenedRepo:
+        """Create a new repo: an Icechunk repo (its catalog entry and the Icechunk repository in the bucket),
+        or a legacy V1 repo (``kind="v1"``), returned checked out at ``main``.
 
         Nothing half-made stays behind: the name is reserved (invisible to others) until the Icechunk
         repository exists, and freed again if creating it fails.
@@ -185,7 +189,8 @@ class RepoMethods(RepoOpening):
         Args:
             name: Full name of the repo, ``ORG/REPO``.
             bucket_config_nickname: The bucket to put it in; defaults to the org's default bucket.
-            kind: Only ``RepoKind.Icechunk`` (the default) is supported.
+            checkout: V1 repos: check out ``main`` (default true); ignored for Icechunk repos.
+            kind: ``RepoKind.Icechunk`` (the default), or ``"v1"`` for a legacy V1 repo.
             prefix: Key prefix inside the bucket (under the bucket's own prefix). Defaults to a unique
                 generated one; a given prefix must be empty in the bucket.
             config: An ``icechunk.RepositoryConfig`` saved with the repository.
@@ -195,8 +200,10 @@ class RepoMethods(RepoOpening):
             metadata: Searchable key/value metadata (scalars or lists of scalars).
         """
         org, repo_name = parse_repo_name(name)
-        if kind is not None and RepoKind(kind) != RepoKind.Icechunk:
-            raise not_yet("Creating V1 repos", "legacy V1 repos come in a later release")
+        if kind is not None and RepoKind(kind) == RepoKind.V1:
+            return await self._create_v1(
+                name, bucket_config_nickname, prefix, description, metadata, checkout
+            )
         body = RepoCreateBody(
             name=repo_name,
             description=description,
@@ -240,6 +247,34 @@ class RepoMethods(RepoOpening):
             await _abort_creation(self._transport, org, repo_name)
             raise
 
+    async def _create_v1(
+        self,
+        name: str,
+        bucket_config_nickname: str | None,
+        prefix: str | None,
+        description: str | None,
+        metadata: RepoMetadata | None,
+        checkout: bool | None,
+    ) -> OpenedRepo:
+        """Record a V1 repo (there is nothing to create in the bucket) and open it."""
+        if prefix is not None:
+            raise ValueError("V1 repos take no prefix: their chunks live under the repo's id")
+        org, repo_name = parse_repo_name(name)
+        body = RepoCreateBody(
+            name=repo_name,
+            description=description,
+            bucket_nickname=bucket_config_nickname,
+            kind=RepoKind.V1,
+            metadata=metadata,
+            create_mode=CreateMode.REGISTER,
+        )
+        response = await self._transport.request(
+            "POST", f"/orgs/{org}/repos", json_body=body.model_dump(mode="json", exclude_none=True)
+        )
+        created = Repo.model_validate(response.json())
+        info = await self._open_info(org, repo_name)
+        return await self._open_v1(name, info, checkout=checkout, read_only=False, repo=created)
+
     async def import_repo(
         self,
         name: str,
@@ -270,7 +305,7 @@ class RepoMethods(RepoOpening):
         await self._transport.request(
             "POST", f"/orgs/{org}/repos/import", json_body=body.model_dump(mode="json", exclude_none=True)
         )
-        return await self.get_repo(name, config=config)
+        return cast("IcechunkRepository", await self.get_repo(name, config=config))
 
     async def delete_repo(
         self,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from arraylake.client.async_client import AsyncClient
 from arraylake.client.io_loop import blocking, run_sync
 
 if TYPE_CHECKING:
-    from arraylake.client.base import IcechunkRepository, RepoConfig
+    from arraylake.client.base import OpenedRepo, RepoConfig
 
 ASYNC_ONLY = frozenset({"aclose", "get_repo_blocking"})
 """Public coroutines of :class:`AsyncClient` that :class:`Client` does without: ``aclose`` closes the
@@ -26,11 +28,23 @@ def mirrors_async_client[C: type](cls: C) -> C:
     for name, member in inspect.getmembers(AsyncClient, inspect.iscoroutinefunction):
         if name.startswith("_") or name in ASYNC_ONLY or name in vars(cls):
             continue
-        twin = blocking(member)
+        twin = _sync_repos(blocking(member))
         twin.__qualname__ = f"{cls.__qualname__}.{name}"
         twin.__module__ = cls.__module__
         setattr(cls, name, twin)
     return cls
+
+
+def _sync_repos[**P, R](call: Callable[P, R]) -> Callable[P, R]:
+    """``call``, with the V1 ``AsyncRepo`` it returns given as the synchronous ``Repo``."""
+
+    @functools.wraps(call)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = call(*args, **kwargs)
+        facade = getattr(type(result), "_sync_facade", None)
+        return facade(result) if facade is not None else result  # type: ignore[no-any-return]
+
+    return wrapped
 
 
 @mirrors_async_client
@@ -67,10 +81,10 @@ class Client:
         read_only: bool | None = None,
         config: RepoConfig = None,
         virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
+    ) -> OpenedRepo:
         # Every job opens its repo here, so the common case runs in the caller's thread.
         if virtual_container_nicknames:
-            return run_sync(
+            return _sync_repos(run_sync)(
                 self.aclient.get_repo(
                     name,
                     checkout=checkout,
@@ -79,7 +93,7 @@ class Client:
                     virtual_container_nicknames=virtual_container_nicknames,
                 )
             )
-        return self.aclient.get_repo_blocking(name, read_only=read_only, config=config)
+        return self.aclient.get_repo_blocking(name, checkout=checkout, read_only=read_only, config=config)
 
     get_repo.__doc__ = AsyncClient.get_repo.__doc__
 

@@ -10,7 +10,7 @@ from typing import Any
 import icechunk
 
 from arraylake.client.async_client import AsyncClient
-from arraylake.client.base import IcechunkRepository, RepoConfig
+from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
 from arraylake.types import (
     ApiClientCreated,
     ApiClientInfo,
@@ -83,6 +83,7 @@ class Client:
         self,
         name: str,
         *,
+        checkout: bool | None = None,
         bucket_config_nickname: str | None = None,
         kind: RepoKind | None = None,
         prefix: str | None = None,
@@ -90,8 +91,9 @@ class Client:
         virtual_container_nicknames: dict[str, str] | None = None,
         description: str | None = None,
         metadata: RepoMetadata | None = None,
-    ) -> IcechunkRepository:
-        """Create a new Icechunk repo: its catalog entry and the Icechunk repository in the bucket."""
+    ) -> OpenedRepo:
+        """Create a new repo: an Icechunk repo (its catalog entry and the Icechunk repository in the bucket),
+        or a legacy V1 repo (``kind="v1"``), returned checked out at ``main``."""
     def delete_bucket_config(
         self, *, org: str, nickname: str, imsure: bool = False, imreallysure: bool = False
     ) -> None:
@@ -129,7 +131,7 @@ class Client:
         virtual_container_nicknames: dict[str, str] | None = None,
         description: str | None = None,
         metadata: RepoMetadata | None = None,
-    ) -> IcechunkRepository:
+    ) -> OpenedRepo:
         """Get a repo by name, creating it if it doesn't exist yet."""
     def get_permission_check(
         self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions | str
@@ -143,8 +145,9 @@ class Client:
         read_only: bool | None = None,
         config: RepoConfig = None,
         virtual_container_nicknames: dict[str, str] | None = None,
-    ) -> IcechunkRepository:
-        """Get a repo by name, opened as an ``icechunk.Repository``."""
+    ) -> OpenedRepo:
+        """Get a repo by name, opened as an ``icechunk.Repository`` (or, for a legacy V1 repo, as an
+        :class:`arraylake.repos.v1.AsyncRepo`; a ``Repo`` from the synchronous client)."""
     def get_repo_object(self, name: str) -> RepoModel:
         """Get the repo configuration object (see :meth:`get_repo` for an opened repo)."""
     def get_services(self, org: str) -> Any:
