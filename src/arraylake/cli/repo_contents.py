@@ -25,7 +25,10 @@ app = ArraylakeTyper()
 
 
 def open_repo(name: str) -> icechunk.Repository:
-    return state.client().get_repo(name, read_only=True)
+    repo = state.client().get_repo(name, read_only=True)
+    if not isinstance(repo, icechunk.Repository):
+        raise ValueError(f"{name} is a V1 repo; this command reads Icechunk repos only")
+    return repo
 
 
 class RefArgs(TypedDict, total=False):

@@ -84,16 +84,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         secrets = SecretBox.from_settings(settings)
         vendor = CredentialVendor(settings)
         catalog = CatalogCache(settings.catalog_cache_seconds)
+        codec = BucketCodec(settings, secrets)
         ctx = AppContext(
             settings=settings,
             engine=engine,
             tokens=TokenCache(engine, settings.token_cache_seconds, signer, settings.oauth_client_ids),
             secrets=secrets,
+            codec=codec,
             signer=signer,
             vendor=vendor,
-            containers=ContainerCredentials(
-                BucketCodec(settings, secrets), vendor, read_engine(engine), catalog
-            ),
+            containers=ContainerCredentials(codec, vendor, read_engine(engine), catalog),
             catalog=catalog,
             page_anchors=PageAnchors(settings.page_anchor_spacing or SPACING),
             oidc=OidcProvider(settings) if settings.oidc_enabled else None,
@@ -106,7 +106,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ctx = ctx
         ctx.spawn(
             _janitor(
-                Cleaner(engine, BucketCodec(settings, ctx.secrets), ctx.vendor),
+                Cleaner(engine, ctx.codec, ctx.vendor),
                 settings.janitor_interval_seconds,
             )
         )

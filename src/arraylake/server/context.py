@@ -32,6 +32,8 @@ class AppContext:
     """For transactions (writes): ``async with ctx.engine.begin()``."""
     tokens: TokenCache
     secrets: SecretBox
+    codec: BucketCodec
+    """Bucket rows to wire models and storage settings, opening their secrets with ``secrets``."""
     signer: TokenSigner
     vendor: CredentialVendor
     containers: ContainerCredentials
@@ -46,11 +48,6 @@ class AppContext:
     def reader(self) -> AsyncEngine:
         """The engine for reads (see :func:`read_engine`)."""
         return read_engine(self.engine)
-
-    @cached_property
-    def codec(self) -> BucketCodec:
-        """Bucket rows to wire models, with the service's secret box."""
-        return BucketCodec(self.settings, self.secrets)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, keeping a reference until it ends."""

@@ -31,7 +31,6 @@ from arraylake.server.policy import (
     authorize_org_creation,
     authorize_permission_check,
     authorize_repo,
-    repo_actions,
     visible_repos,
 )
 from arraylake.types import RepoActions
@@ -157,18 +156,22 @@ MemberManager = Annotated[InOrg, Depends(_member_may(Action.MANAGE_MEMBERS))]
 
 
 @cache
+def _on_repo(action: RepoActions) -> Callable[..., Awaitable[OnRepo]]:
+    async def on_repo(org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx) -> OnRepo:
+        permit = authorize_repo(principal, org, repo, action)  # one policy call: the check and the actions
+        return OnRepo(ctx, principal, permit.scope, repo, permit.actions)
+
+    return on_repo
+
+
+@cache
 def RepoScope(action: RepoActions) -> Any:
     """The type of a parameter that is only given to a caller who may perform ``action`` on ``{org}/{repo}``.
 
     404 when the caller may not learn that the repo exists, 403 when it may but lacks the right. Whether
     the repo exists is the endpoint's question.
     """
-
-    async def on_repo(org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx) -> OnRepo:
-        scope = authorize_repo(principal, org, repo, action)
-        return OnRepo(ctx, principal, scope, repo, repo_actions(principal, org, repo))
-
-    return Annotated[OnRepo, Depends(on_repo)]
+    return Annotated[OnRepo, Depends(_on_repo(action))]
 
 
 async def _visible_repos(org: OrgName, principal: CurrentPrincipal, ctx: Ctx) -> VisibleRepos:
@@ -223,15 +226,6 @@ about themselves."""
 
 
 # ------------------------------------------------ repos and buckets: the aliases their routers declare
-
-
-@cache
-def _on_repo(action: RepoActions) -> Callable[..., Awaitable[OnRepo]]:
-    async def on_repo(org: OrgName, repo: RepoName, principal: CurrentPrincipal, ctx: Ctx) -> OnRepo:
-        scope = authorize_repo(principal, org, repo, action)
-        return OnRepo(ctx, principal, scope, repo, repo_actions(principal, org, repo))
-
-    return on_repo
 
 
 RepoReader = Annotated[OnRepo, Depends(_on_repo(RepoActions.CAN_READ))]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -125,8 +126,17 @@ def _org_scope(principal: Principal, org: str) -> OrgScope | None:
     return None
 
 
-def authorize_repo(principal: Principal, org: str, repo: str, action: RepoActions) -> OrgScope:
-    """The org of ``org/repo`` if the principal may perform ``action`` on it; else 404 or 403.
+@dataclass(frozen=True, slots=True)
+class RepoPermit:
+    """What :func:`authorize_repo` found: the repo's org and everything the principal may do there."""
+
+    scope: OrgScope
+    actions: frozenset[RepoActions]
+
+
+def authorize_repo(principal: Principal, org: str, repo: str, action: RepoActions) -> RepoPermit:
+    """The org of ``org/repo`` and the principal's actions there, if they include ``action``; else 404
+    or 403.
 
     404 also for repos of its org that a principal without a role there cannot read: it may not learn
     which repos exist. The repo itself may still not exist; the caller answers 404 for that.
@@ -136,7 +146,7 @@ def authorize_repo(principal: Principal, org: str, repo: str, action: RepoAction
         raise org_not_found(org)
     granted = repo_actions(principal, org, repo)
     if action in granted:
-        return scope
+        return RepoPermit(scope, granted)
     if not granted and org not in principal.memberships:
         raise repo_not_found(org, repo)
     raise Forbidden(f"you may not {_DOING[action]} repo {org}/{repo}")
