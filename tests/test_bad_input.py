@@ -26,7 +26,6 @@ from arraylake.exceptions import (
     ArraylakeConflictError,
     ArraylakeNotFoundError,
     ArraylakeValidationError,
-    FeatureUnavailableError,
 )
 from tests.support.service import ArraylakeService, Org
 
@@ -860,17 +859,21 @@ def test_create_repo_in_an_org_without_default_bucket(world: World, bare: Org) -
     assert state(bare)["repos"] == [] and state(bare)["buckets"] == []
 
 
-def test_create_repo_of_kind_v1(world: World) -> None:
+def test_create_repo_of_kind_v1_only_by_registering(world: World) -> None:
     client, spy = spied_client(world.org)
+    path = f"/orgs/{world.name}/repos"
     with unchanged(world):
-        response = call(world.org, "POST", f"/orgs/{world.name}/repos", json={"name": "legacy", "kind": "v1"})
-        refused(response, 422, "only icechunk repos can be created")
-        response = call(
-            world.org, "POST", f"/orgs/{world.name}/repos", json={"name": "legacy", "kind": "zarr2"}
-        )
+        for mode in ("create", "import"):
+            response = call(
+                world.org, "POST", path, json={"name": "legacy", "kind": "v1", "create_mode": mode}
+            )
+            refused(response, 422, "V1 repos are created with create_mode 'register'")
+        response = call(world.org, "POST", path, json={"name": "legacy", "kind": "v1", "prefix": "mine"})
+        refused(response, 422, "V1 repos take no prefix")
+        response = call(world.org, "POST", path, json={"name": "legacy", "kind": "zarr2"})
         refused(response, 422, "kind")
-        with pytest.raises(FeatureUnavailableError, match="V1 repos"):
-            client.create_repo(f"{world.name}/legacy", kind="v1")
+        with pytest.raises(ValueError, match="V1 repos take no prefix"):
+            client.create_repo(f"{world.name}/legacy", kind="v1", prefix="mine")
     assert spy.calls == []
 
 

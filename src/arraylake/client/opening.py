@@ -36,12 +36,6 @@ else:
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(__file__))  # arraylake/
 
 
-class OpenAnswer(OpenRepoResponse):
-    """The ``/open`` answer, with the repo's kind (V1 repos open without Icechunk)."""
-
-    kind: RepoKind = RepoKind.Icechunk
-
-
 class RepoOpening(BucketMethods):
     """Opening repos as Icechunk repositories, with storage credentials that refresh themselves.
 
@@ -49,10 +43,10 @@ class RepoOpening(BucketMethods):
     the org's bucket configs.
     """
 
-    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenAnswer:
+    async def _open_info(self, org: str, repo: str, access: Access | None = None) -> OpenRepoResponse:
         params = {"access": access} if access else None
         body = await self._transport.get_json(f"/repos/{org}/{repo}/open", params=params)
-        return OpenAnswer.model_validate(body)
+        return OpenRepoResponse.model_validate(body)
 
     def _storage(
         self, bucket: BucketResponse, prefix: str, credentials: Any, refresh: ServiceCredentials
@@ -164,7 +158,7 @@ class RepoOpening(BucketMethods):
         access: Access | None = "read" if read_only else None
         params = {"access": access} if access else None
         response = self._transport.request_blocking("GET", f"/repos/{org}/{repo_name}/open", params=params)
-        info = OpenAnswer.model_validate_json(response.content)
+        info = OpenRepoResponse.model_validate_json(response.content)
         if info.kind == RepoKind.V1:
             from arraylake.client.io_loop import run_sync
 

@@ -189,3 +189,5 @@ class OpenRepoResponse(WireModel):
     author: Author
     principal_id: str
     status: RepoOperationStatusResponse
+    kind: RepoKind = RepoKind.Icechunk
+    """V1 repos open without Icechunk: their history is served by ``/repos/{org}/{repo}/...`` routes."""

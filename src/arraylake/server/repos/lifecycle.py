@@ -176,17 +176,17 @@ async def create_repo(
     body: RepoCreateBody,
 ) -> tuple[Repo, Row]:
     """Record a new repo. In ``create`` mode it stays hidden until :func:`activate_repo`; in ``import`` mode
-    the Icechunk repository must already exist at the prefix."""
-    if body.kind != RepoKind.Icechunk:
-        raise InvalidInput(
-            "only icechunk repos can be created; legacy V1 repos are not supported by this service"
-        )
+    the Icechunk repository must already exist at the prefix. A V1 repo is registered: its history lives in
+    the catalog, its chunks under ``{bucket prefix}/{repo id}``, where its clients put them."""
+    v1 = body.kind == RepoKind.V1
+    if v1:
+        _check_v1_body(body)
     bucket = await _target_bucket(conn, codec, org, body.bucket_nickname)
     repo_id = new_repo_id()
     importing = body.create_mode == CreateMode.IMPORT
     if importing and not body.prefix:
         raise InvalidInput("importing a repo needs the prefix of the existing Icechunk repository")
-    prefix = join_prefix(bucket.prefix, body.prefix or f"{repo_id}-{body.name}")
+    prefix = join_prefix(bucket.prefix, repo_id if v1 else body.prefix or f"{repo_id}-{body.name}")
     if len(prefix) > MAX_REPO_PREFIX_LENGTH:
         raise InvalidInput(f"repo prefix is longer than {MAX_REPO_PREFIX_LENGTH} characters")
     if importing:
@@ -196,6 +196,11 @@ async def create_repo(
     ):
         raise InvalidInput(
             f"no Icechunk repository at prefix {prefix!r} in bucket config {bucket.nickname!r}"
+        )
+    if v1 and not can_write(bucket):
+        raise InvalidInput(
+            f"bucket config {bucket.nickname!r} has anonymous (read-only) access: "
+            "V1 repos cannot keep their chunks in it"
         )
     creating = body.create_mode == CreateMode.CREATE
     if creating:
@@ -219,7 +224,7 @@ async def create_repo(
         "org_id": org.org_id,
         "name": body.name,
         "live_name": body.name,
-        "kind": RepoKind.Icechunk.value,
+        "kind": body.kind.value,
         "bucket_id": str(bucket.id),
         "prefix": prefix,
         "description": body.description,
@@ -245,6 +250,17 @@ async def create_repo(
     await write_index(conn, repo_id, body.metadata)
     row = (await conn.execute(select(repos).where(repos.c.id == repo_id))).one()
     return await RepoReader(conn, codec, org).to_wire(row), row
+
+
+def _check_v1_body(body: RepoCreateBody) -> None:
+    """422 unless a V1 repo is asked for as the one way it can be made: registered, at a prefix of its own."""
+    if body.create_mode != CreateMode.REGISTER:
+        raise InvalidInput(
+            f"V1 repos are created with create_mode 'register', not {body.create_mode.value!r}: there is "
+            "no Icechunk repository to create or import"
+        )
+    if body.prefix is not None:
+        raise InvalidInput("V1 repos take no prefix: their chunks live under the repo's id")
 
 
 async def activate_repo(

@@ -24,7 +24,13 @@ from arraylake.server.repos.records import (
     repo_record,
     status_of,
 )
-from arraylake.types import AnyCredentials, Author, OpenRepoResponse, VirtualChunkCredentials
+from arraylake.types import (
+    AnyCredentials,
+    Author,
+    OpenRepoResponse,
+    RepoKind,
+    VirtualChunkCredentials,
+)
 
 MAX_URL_PREFIX_LENGTH = 2048
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\x00-\x1f\x7f]+")
@@ -90,9 +96,11 @@ async def container_credentials(call: OnRepo, url_prefix: str) -> VirtualChunkCr
     ctx = call.ctx
     record = await cached_repo_record(ctx.catalog, ctx.reader, call.scope, call.repo)
     row, bucket = record.repo, record_bucket(ctx.codec, call.scope, record)
-    found = await ctx.containers.for_container(
-        call.scope, call.principal, row.id, bucket, row.prefix, url_prefix
-    )
+    found = None
+    if row.kind == RepoKind.Icechunk:
+        found = await ctx.containers.for_container(
+            call.scope, call.principal, row.id, bucket, row.prefix, url_prefix
+        )
     if found is None:
         raise NotFound(
             f"{url_prefix!r} is not a virtual chunk container that repo {call.org}/{call.repo} may read: "
@@ -143,12 +151,17 @@ async def _open_info(
     credentials = await ctx.vendor.credentials(
         source, row.prefix, write=write, principal_id=principal.id, may_write=may_write
     )
+    kind = RepoKind(row.kind)
+    containers = {}
+    if kind == RepoKind.Icechunk:  # V1 repos have no Icechunk config to declare containers in
+        containers = await ctx.containers.for_repo(org, principal, row.id, source, row.prefix)
     return OpenRepoResponse(
         repo_bucket=ctx.codec.shown(source, default_bucket_id=record.default_bucket_id),
         repo_prefix=row.prefix,
         repo_credentials=credentials,
-        virtual_chunk_credentials=await ctx.containers.for_repo(org, principal, row.id, source, row.prefix),
+        virtual_chunk_credentials=containers,
         author=Author(name=principal.author_name, email=principal.email),
         principal_id=principal.id,
         status=status_of(row),
+        kind=kind,
     )
