@@ -46,6 +46,8 @@ from arraylake.server.repos.page_anchors import SPACING, PageAnchors
 from arraylake.server.repos.router import router as repos_router
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
+from arraylake.server.v1.contents_router import router as v1_contents_router
+from arraylake.server.v1.router import router as v1_router
 from arraylake.server.web.headers import SecurityHeadersMiddleware
 from arraylake.server.web.oidc import OidcProvider
 from arraylake.server.web.router import router as web_router
@@ -222,6 +224,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(buckets_router)
     app.include_router(grants_router)
     app.include_router(repos_router)
+    app.include_router(v1_router)
+    app.include_router(v1_contents_router)
     return app
 
 

@@ -174,6 +174,12 @@ class Acknowledged(WireModel):
     acknowledged: bool = True
 
 
+class Changed(Acknowledged):
+    """Answer of a write of documents: how many it wrote, deleted or moved."""
+
+    count: int
+
+
 class RebaseResponse(WireModel):
     commit_id: str | None
 
