@@ -126,3 +126,46 @@ def test_policy_input_is_checked(service: ArraylakeService) -> None:
     assert escape.status_code == 422
     missing = httpx.request("DELETE", policies, json={"bucket_id": local_id}, headers=headers)
     assert missing.status_code == 404
+
+
+def test_named_containers_keep_their_names(
+    service: ArraylakeService, seaweed: SeaweedFS, s3_bucket: str
+) -> None:
+    """Chunks stored relative to a named container (``vcc://name/...``) read back through the credentials
+    the service hands out, which carry the container's name."""
+    sources = seaweed.create_bucket(f"vnam-{s3_bucket[4:]}")
+    seaweed.s3().put_object(Bucket=sources, Key="files/data.bin", Body=VALUES.tobytes())
+    org = service.new_org("vccname", local_bucket=False)
+    admin = Client(org.url, token=org.token)
+    admin.create_bucket_config(org=org.name, nickname="store", **seaweed.sts_bucket_config(s3_bucket))
+    admin.set_default_bucket_config(org=org.name, nickname="store")
+    bucket = admin.create_bucket_config(
+        org=org.name, nickname="sources", **seaweed.sts_bucket_config(sources)
+    )
+    headers = {"authorization": f"Bearer {org.token}"}
+    policies = f"{org.url}/orgs/{org.name}/settings/virtual-chunk-access-policies"
+    granted = httpx.put(policies, json={"bucket_id": str(bucket.id), "subprefix": "files"}, headers=headers)
+    assert granted.status_code == 200
+
+    url = f"s3://{sources}/files/"
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(url, container_store_config(bucket), name="era")
+    )
+    repo = admin.create_repo(f"{org.name}/named", config=config, virtual_container_nicknames={url: "sources"})
+    session = repo.writable_session("main")
+    root = zarr.group(session.store)
+    root.create_array("public", shape=(8,), chunks=(8,), dtype="f8", compressors=None, fill_value=0)
+    session.store.set_virtual_ref("public/c/0", "vcc://era/data.bin", offset=0, length=64)
+    session.commit("a relative virtual reference")
+
+    reader_token = admin.create_api_client(
+        org.name, "reader", role=OrgRole.REPO_READER
+    ).token.token.get_secret_value()
+    info = httpx.get(
+        f"{org.url}/repos/{org.name}/named/open", headers={"authorization": f"Bearer {reader_token}"}
+    )
+    assert info.json()["virtual_chunk_credentials"][url]["runtime_vcc_name"] == "era"
+    opened = Client(org.url, token=reader_token).get_repo(f"{org.name}/named")
+    group = zarr.open_group(opened.readonly_session("main").store, mode="r")
+    np.testing.assert_array_equal(group["public"][:], VALUES)

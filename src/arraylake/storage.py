@@ -261,9 +261,11 @@ def granted_container_store(grant: VirtualChunkCredentials) -> Any | None:
 
 def granted_containers(grants: Mapping[str, VirtualChunkCredentials]) -> list[Any]:
     """The virtual chunk containers of the service's grants, each reading through
-    :func:`granted_container_store` (local directories, which take no credentials, are left out)."""
+    :func:`granted_container_store` and keeping its name in the repo config, so relative
+    ``vcc://name/...`` chunk locations resolve (local directories, which take no credentials, are left
+    out)."""
     return [
-        icechunk.VirtualChunkContainer(url_prefix, store)
+        icechunk.VirtualChunkContainer(url_prefix, store, name=grant.runtime_vcc_name)
         for url_prefix, grant in grants.items()
         if (store := granted_container_store(grant)) is not None
     ]

@@ -39,7 +39,8 @@ class _Source:
 
 @dataclass
 class _Containers:
-    url_prefixes: list[str]
+    names: dict[str, str | None]
+    """URL prefix -> the container's name in the repo config (for relative ``vcc://name/...`` chunks)."""
     fetched: float
 
 
@@ -61,7 +62,10 @@ class ContainerCredentials:
         """Credentials for every container of the repo that the org's policies allow, by URL prefix."""
         allowed = await self._allowed(org, repo_id, repo_bucket, prefix)
         opened: dict[str, BucketResponse] = {}
-        return {url: await self._vend(org, principal, source, opened) for url, source in allowed.items()}
+        return {
+            url: await self._vend(org, principal, source, opened, name)
+            for url, (source, name) in allowed.items()
+        }
 
     async def for_container(
         self,
@@ -73,26 +77,32 @@ class ContainerCredentials:
         url_prefix: str,
     ) -> VirtualChunkCredentials | None:
         """What :meth:`for_repo` answers for ``url_prefix`` alone; ``None`` if no policy allows it."""
-        source = (await self._allowed(org, repo_id, repo_bucket, prefix)).get(url_prefix)
-        return None if source is None else await self._vend(org, principal, source, {})
+        found = (await self._allowed(org, repo_id, repo_bucket, prefix)).get(url_prefix)
+        return None if found is None else await self._vend(org, principal, found[0], {}, found[1])
 
     async def _allowed(
         self, org: OrgScope, repo_id: str, repo_bucket: BucketResponse, prefix: str
-    ) -> dict[str, _Source]:
-        """The repo's containers that a policy allows, each with the first (oldest) such policy."""
+    ) -> dict[str, tuple[_Source, str | None]]:
+        """The repo's containers that a policy allows, each with the first (oldest) such policy and the
+        container's name."""
         sources = await self._sources(org)
         if not sources:
             return {}
-        allowed: dict[str, _Source] = {}
-        for url_prefix in await self._containers_of(repo_id, repo_bucket, prefix):
+        allowed: dict[str, tuple[_Source, str | None]] = {}
+        for url_prefix, name in (await self._containers_of(repo_id, repo_bucket, prefix)).items():
             wanted = url_prefix if url_prefix.endswith("/") else url_prefix + "/"
             found = next((s for s in sources if wanted.startswith(s.url_prefix)), None)
             if found is not None:
-                allowed[url_prefix] = found
+                allowed[url_prefix] = (found, name)
         return allowed
 
     async def _vend(
-        self, org: OrgScope, principal: Principal, source: _Source, opened: dict[str, BucketResponse]
+        self,
+        org: OrgScope,
+        principal: Principal,
+        source: _Source,
+        opened: dict[str, BucketResponse],
+        name: str | None,
     ) -> VirtualChunkCredentials:
         bucket = opened.get(source.bucket.id)
         if bucket is None:
@@ -110,25 +120,30 @@ class ContainerCredentials:
             org=org.org_name,
             bucket_nickname=bucket.nickname,
             platform=bucket.platform,
+            runtime_vcc_name=name,
             region=bucket.extra_config.get("region_name"),  # type: ignore[arg-type]
             endpoint_url=bucket.extra_config.get("endpoint_url"),  # type: ignore[arg-type]
             allow_http=not use_ssl(bucket),
             force_path_style=force_path_style(bucket),
         )
 
-    async def _containers_of(self, repo_id: str, repo_bucket: BucketResponse, prefix: str) -> list[str]:
+    async def _containers_of(
+        self, repo_id: str, repo_bucket: BucketResponse, prefix: str
+    ) -> dict[str, str | None]:
+        """The repo's containers (URL prefix -> name), from its Icechunk config."""
         cached = self._containers.get(repo_id)
         if cached is not None and time.monotonic() - cached.fetched < CONTAINERS_CACHE_SECONDS:
-            return cached.url_prefixes
+            return cached.names
         credentials = await self.vendor.for_service(repo_bucket, prefix)
         storage = icechunk_storage(repo_bucket, prefix, credentials, scatter_initial_credentials=False)
         try:
             config = await icechunk.Repository.fetch_config_async(storage)
         except icechunk.IcechunkError:
             config = None
-        prefixes = sorted((config.virtual_chunk_containers or {}) if config is not None else {})
-        self._containers[repo_id] = _Containers(prefixes, time.monotonic())
-        return prefixes
+        stored = (config.virtual_chunk_containers or {}) if config is not None else {}
+        names = {url: stored[url].name for url in sorted(stored)}
+        self._containers[repo_id] = _Containers(names, time.monotonic())
+        return names
 
     async def _sources(self, org: OrgScope) -> list[_Source]:
         async def load() -> list[_Source]:
