@@ -2,8 +2,9 @@
 fresh resources for its cases.
 
 One ``World`` per catalog backend: a target org with two repos (one of them granted to some principals),
-three bucket configs and a bystander API client; another org; and one principal of every kind the policy
-tells apart, each with the ``Authorization`` header it sends. All requests go through one ``httpx.Client``.
+two V1 repos alike, three bucket configs and a bystander API client; another org; and one principal of
+every kind the policy tells apart, each with the ``Authorization`` header it sends. All requests go through
+one ``httpx.Client``.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class World:
     scratch_path: str
     bystander: Principal
     bystander_token: str
+    v1: dict[str, V1Seed]
+    """``granted`` and ``plain``: the V1 repos of those roles (in the scratch bucket), with their history."""
     principals: dict[str, Principal] = field(default_factory=dict)
     created_orgs: dict[str, list[str]] = field(default_factory=dict)
     shared: dict[Any, Any] = field(default_factory=dict)
@@ -136,6 +139,7 @@ class World:
         return {
             self.granted,
             self.plain,
+            *(seed.repo for seed in self.v1.values()),
             *self.bucket_ids,
             *self.bucket_ids.values(),
             self.bystander.id,
@@ -217,9 +221,109 @@ class World:
         listed = self.admin_ok("GET", f"/repos/{self.name}/{repo}/grants")
         return {g["principal_id"]: g["actions"] for g in listed}
 
+    # ---------------------------------------------------------------------------------------- V1 repos
+
+    def v1_session(self, repo: str, message: str | None = None) -> str:
+        """A new write session on ``main`` of a V1 repo, at its seeded commit."""
+        return new_v1_session(self.admin_ok, self.name, self.v1_seed(repo), message)
+
+    def v1_seed(self, repo: str) -> V1Seed:
+        return next(seed for seed in self.v1.values() if seed.repo == repo)
+
+    def v1_set(self, repo: str, session: str, paths: list[str], collection: str = "metadata") -> None:
+        set_v1_docs(self.admin_ok, self.name, repo, session, paths, collection)
+
+    def v1_get(self, repo: str, session: str, paths: list[str]) -> set[str]:
+        """Which of the metadata ``paths`` the session sees."""
+        found = self.admin_ok(
+            "POST",
+            f"/repos/{self.name}/{repo}/contents/metadata/_bulk_get",
+            params={"session_id": session},
+            json=paths,
+        )
+        return {doc["path"] for doc in found}
+
+    def v1_commit(self, repo: str, session: str, message: str = "m") -> str:
+        """A commit of the session on the seeded commit (on no branch)."""
+        return new_v1_commit(self.admin_ok, self.name, repo, session, self.v1_seed(repo).commit, message)
+
     def close(self) -> None:
         for step in reversed(self.teardown):
             step()
+
+
+@dataclass(frozen=True)
+class V1Seed:
+    """A V1 repo's history: ``main`` at ``commit``, made by ``session`` of ``GROUP`` and ``CHUNK``, tagged
+    ``TAG``."""
+
+    repo: str
+    session: str
+    commit: str
+
+
+V1_GROUP = "meta/root.group.json"
+V1_CHUNK = "data/root/a/c0"
+V1_TAG = "t0"
+AUTHOR = "matrix@example.com"
+Ok = Callable[..., Any]
+
+
+def new_v1_session(ok: Ok, org: str, seed: V1Seed | None, message: str | None = None, repo: str = "") -> str:
+    body = {"branch": "main", "base_commit": seed.commit if seed else None, "author_email": AUTHOR}
+    made = ok(
+        "POST", f"/repos/{org}/{seed.repo if seed else repo}/sessions", 201, json={**body, "message": message}
+    )
+    return str(made["_id"])
+
+
+def set_v1_docs(
+    ok: Ok, org: str, repo: str, session: str, paths: list[str], collection: str = "metadata"
+) -> None:
+    docs = [{"session_id": session, "path": path, "content": v1_content(path, session)} for path in paths]
+    path = f"/repos/{org}/{repo}/contents/{collection}/_bulk_set"
+    ok("PUT", path, params={"session_id": session}, json=docs)
+
+
+def v1_content(path: str, session: str) -> dict[str, Any]:
+    if path.startswith("data/"):
+        return {
+            "uri": "inline://abc",
+            "offset": 0,
+            "length": 3,
+            "hash": {"method": "hashlib.sha256", "token": "ab"},
+            "v": 1,
+            "sid": session,
+        }
+    return {"attributes": {"matrix": True}}
+
+
+def new_v1_commit(ok: Ok, org: str, repo: str, session: str, parent: str | None, message: str) -> str:
+    body = {
+        "session_id": session,
+        "session_start_time": "2026-01-01T00:00:00Z",
+        "parent_commit": parent,
+        "commit_time": "2026-01-01T00:00:00Z",
+        "author_email": AUTHOR,
+        "message": message,
+    }
+    return str(ok("PUT", f"/repos/{org}/{repo}/commits", 201, json=body)["_id"])
+
+
+def seed_v1(ok: Ok, org: str, repo: str) -> V1Seed:
+    """A V1 repo with one commit on ``main`` (a group and a chunk), tagged."""
+    session = new_v1_session(ok, org, None, repo=repo)
+    set_v1_docs(ok, org, repo, session, [V1_GROUP])
+    set_v1_docs(ok, org, repo, session, [V1_CHUNK], "chunks")
+    commit = new_v1_commit(ok, org, repo, session, None, "seed")
+    ok(
+        "PUT",
+        f"/repos/{org}/{repo}/branches",
+        json={"branch": "main", "new_commit": commit, "new_branch": True},
+    )
+    tag = {"label": V1_TAG, "commit_id": commit, "author_email": AUTHOR}
+    ok("PUT", f"/repos/{org}/{repo}/tags", 201, json=tag)
+    return V1Seed(repo, session, commit)
 
 
 def new_user(service: ArraylakeService, email: str, org: str, role: str | None) -> str:
@@ -288,6 +392,16 @@ def build_world(service: ArraylakeService, http: httpx.Client) -> World:
     ok("PUT", f"/orgs/{org.name}/settings/virtual-chunk-access-policies", json=policy)
     scratch = f"scratch-{tag}"
     scratch_path = made[scratch]["extra_config"]["local_path"]
+    v1: dict[str, V1Seed] = {}
+    for target in ("granted", "plain"):
+        name = f"v1-{target}-{tag}"
+        ok(
+            "POST",
+            f"/orgs/{org.name}/repos",
+            201,
+            json={"name": name, "kind": "v1", "bucket_nickname": scratch},
+        )
+        v1[target] = seed_v1(ok, org.name, name)
 
     bystander_made = new_client("repo_reader")
     bystander = Principal(
@@ -332,7 +446,8 @@ def build_world(service: ArraylakeService, http: httpx.Client) -> World:
     for name, email in emails.items():
         if SPEC[name].grants:
             body = {"principal": email, "actions": sorted(SPEC[name].grants)}
-            ok("POST", f"/repos/{org.name}/{granted}/grants", json=body)
+            for repo in (granted, v1["granted"].repo):
+                ok("POST", f"/repos/{org.name}/{repo}/grants", json=body)
         add(name, bearer(device_login(http, service, email)), user_ids[name], email)
 
     world = World(
@@ -347,6 +462,7 @@ def build_world(service: ArraylakeService, http: httpx.Client) -> World:
         scratch_path=scratch_path,
         bystander=bystander,
         bystander_token=bystander_made["token"]["token"],
+        v1=v1,
         principals=principals,
         created_orgs={name: [] for name in principals},
     )
