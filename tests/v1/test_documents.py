@@ -228,3 +228,15 @@ async def test_lookups_and_directory_listings_use_the_index_at_scale(engine: Asy
             assert "pk_v1_documents" in lookup_plan and "Seq Scan" not in lookup_plan, lookup_plan
             assert "ix_v1_documents_session_seq_collection_path" in mine_plan, mine_plan
             assert "Sort" not in mine_plan, mine_plan
+
+
+async def test_purging_a_repo_deletes_its_documents_in_batches(engine: AsyncEngine, repo: str) -> None:
+    v1 = V1(engine, repo)
+    s = await v1.session()
+    await v1.set(s, CHUNKS, {f"data/root/t/c{i}": ref(1, s) for i in range(25)})
+    found = []
+    for _ in range(4):
+        async with engine.begin() as conn:
+            found.append(await documents.purge_documents(conn, repo, 10))
+    assert found == [10, 10, 5, 0]
+    assert await v1.get(s, None, CHUNKS, ["data/root/t/c0"]) == {}

@@ -27,10 +27,12 @@ from arraylake.server.db.schema import (
 )
 from arraylake.server.logs import get_logger
 from arraylake.server.repos.deletion import drop_row
+from arraylake.server.v1.documents import purge_documents
 from arraylake.storage import can_write
-from arraylake.types import utcnow
+from arraylake.types import RepoKind, utcnow
 
 log = get_logger("arraylake.server.cleanup")
+DOCUMENT_BATCH = 10_000
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Cleaner:
             row = (
                 await conn.execute(
                     select(
+                        repos.c.kind,
                         repos.c.prefix,
                         repos.c.retain_data,
                         repos.c.bucket_id,
@@ -122,10 +125,24 @@ class Cleaner:
                     after_batch=after_batch,
                     batch_size=self.codec.settings.delete_batch_size,
                 )
+        if row.kind == RepoKind.V1:
+            await self._purge_documents(repo_id)
         async with self.engine.begin() as conn:
             await drop_row(conn, repo_id)
         log.info("repo data removed", repo=f"{row.org}/{row.name}", repo_id=repo_id, objects=deleted)
         return deleted
+
+    async def _purge_documents(self, repo_id: str) -> None:
+        """A V1 repo's documents go in batches, the claim renewed after each: dropping the row would delete
+        them all (by cascade) in one long transaction."""
+        while True:
+            async with self.engine.begin() as conn:
+                gone = await purge_documents(conn, repo_id, DOCUMENT_BATCH)
+                await conn.execute(
+                    update(repos).where(repos.c.id == repo_id).values(cleanup_started_at=utcnow())
+                )
+            if gone < DOCUMENT_BATCH:
+                return
 
     async def promote_due(self) -> None:
         """Ghosts past their grace period and reservations past their lease become ``deleting``."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.server.db.schema import v1_commits, v1_documents, v1_sessions
@@ -238,3 +238,12 @@ async def doc_sessions(
         )
         for row in await conn.execute(query)
     ]
+
+
+async def purge_documents(conn: AsyncConnection, repo_id: str, batch: int) -> int:
+    """Delete up to ``batch`` documents of a repo being purged, whatever their session; how many."""
+    some = select(d.repo_id, d.collection, d.path, d.session_seq).where(d.repo_id == repo_id).limit(batch)
+    gone = await conn.execute(
+        delete(v1_documents).where(tuple_(d.repo_id, d.collection, d.path, d.session_seq).in_(some))
+    )
+    return int(gone.rowcount)
