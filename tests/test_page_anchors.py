@@ -27,8 +27,8 @@ from arraylake.server.db.migrate import alembic_config, head_revision, upgrade
 from arraylake.server.db.schema import buckets, orgs, repos
 from arraylake.server.identity.principals import OrgScope
 from arraylake.server.repos import page_anchors
-from arraylake.server.repos.page_anchors import PageAnchors, Seek
 from arraylake.server.repos.listing import list_repos
+from arraylake.server.repos.page_anchors import PageAnchors, Seek
 from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.types import PaginatedRepos
