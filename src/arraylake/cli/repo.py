@@ -15,7 +15,7 @@ from arraylake.cli import output, repo_contents, state
 from arraylake.cli.bucket import reader_access
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
-from arraylake.types import RepoActions, RepoGrant, RepoModel
+from arraylake.types import RepoActions, RepoGrant, RepoKind, RepoModel
 
 app = ArraylakeTyper(
     name="repo",
@@ -143,13 +143,28 @@ def create(
             help="Searchable metadata (repeatable); VALUE is read as YAML (`10`, `true`, `era5`).",
         ),
     ] = None,
+    kind: Annotated[
+        RepoKind,
+        typer.Option(
+            "--kind",
+            help="`icechunk`, or `v1` for a legacy V1 repo (no --prefix; `repo migrate` turns it into "
+            "an Icechunk repo).",
+            case_sensitive=False,
+        ),
+    ] = RepoKind.Icechunk,
     json_output: Json = False,
 ) -> None:
-    """Create an empty Icechunk repo (with a `main` branch)."""
+    """Create an empty repo (with a `main` branch): Icechunk, unless `--kind v1`."""
+    if kind == RepoKind.V1 and prefix is not None:
+        raise typer.BadParameter(
+            "V1 repos take no prefix: their chunks live under the repo's id", param_hint="'--prefix'"
+        )
     client = state.client()
     with output.spinner(f"Creating {name}..."):
         client.create_repo(
             name,
+            kind=kind,
+            checkout=False,
             bucket_config_nickname=bucket,
             prefix=prefix,
             description=description,

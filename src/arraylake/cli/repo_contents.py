@@ -1,4 +1,4 @@
-"""``arraylake repo tree|history|branches|tags``: what is inside a repo, read through a read-only session."""
+"""``arraylake repo tree|history|branches|tags``: what is inside a repo (Icechunk or V1), read-only."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from arraylake.cli.params import Json, RepoName, want_json
 if TYPE_CHECKING:
     import icechunk
     import zarr
+    from zarr.abc.store import Store
+
+    from arraylake.repos.v1 import Repo as V1Repo
 else:
     icechunk = lazy_module("icechunk")
     zarr = lazy_module("zarr")
@@ -24,11 +27,20 @@ else:
 app = ArraylakeTyper()
 
 
-def open_repo(name: str) -> icechunk.Repository:
+def open_repo(name: str) -> icechunk.Repository | V1Repo:
+    """The repo, for reading: an Icechunk repository, or a V1 repo checked out at ``main``."""
     repo = state.client().get_repo(name, read_only=True)
-    if not isinstance(repo, icechunk.Repository):
-        raise ValueError(f"{name} is a V1 repo; this command reads Icechunk repos only")
+    if isinstance(repo, icechunk.Repository):
+        return repo
+    from arraylake.repos.v1 import Repo as V1Repo
+
+    assert isinstance(repo, V1Repo)
     return repo
+
+
+def _v1_checkout(repo: V1Repo, ref: str) -> str | None:
+    """Check out ``ref`` (branch, tag or commit id) for reading; its commit (``None``: nothing yet)."""
+    return repo.checkout(ref, for_writing=False)
 
 
 class RefArgs(TypedDict, total=False):
@@ -103,16 +115,26 @@ def tree(
 ) -> None:
     """Groups and arrays (shape, chunks, dtype, attributes) at a branch, tag or snapshot.
 
-    A repo that nothing has been written to yet says so (`"root": null` in the JSON).
+    In a V1 repo, `--ref` takes a commit id where an Icechunk repo takes a snapshot id. A repo that
+    nothing has been written to yet says so (`"root": null` in the JSON).
     """
     repo = open_repo(name)
-    session = repo.readonly_session(**ref_of(repo, name, ref))
+    store: Store
+    at: str | None
+    if isinstance(repo, icechunk.Repository):
+        session = repo.readonly_session(**ref_of(repo, name, ref))
+        store, at = session.store, session.snapshot_id
+    else:
+        at = _v1_checkout(repo, ref)
+        store = repo.store
     try:
-        root: dict[str, Any] | None = describe(zarr.open_group(session.store, mode="r"), "/", depth)
+        root: dict[str, Any] | None = describe(zarr.open_group(store, mode="r"), "/", depth)
     except zarr.errors.GroupNotFoundError:
         root = None
+    if root is not None and at is None:
+        root = None  # a V1 repo without commits: its root group is implied, not written
     if want_json(json_output):
-        output.print_json({"repo": name, "ref": ref, "snapshot_id": session.snapshot_id, "root": root})
+        output.print_json({"repo": name, "ref": ref, "snapshot_id": at, "root": root})
         return
     if root is None:
         output.say(f"{escape(name)} @ {escape(ref)} has no groups or arrays yet.")
@@ -134,8 +156,23 @@ def history(
     ] = 50,
     json_output: Json = False,
 ) -> None:
-    """Commits, newest first: snapshot id, time, author, message."""
+    """Commits, newest first: snapshot id (commit id of a V1 repo), time, author, message."""
     repo = open_repo(name)
+    if isinstance(repo, icechunk.Repository):
+        commits = _icechunk_history(repo, name, branch, limit)
+    else:
+        commits = _v1_history(repo, branch, limit)
+    if want_json(json_output):
+        output.print_json(commits)
+        return
+    output.table(
+        ["Snapshot", "Time (UTC)", "Author", "Message"],
+        [(c["id"], c["written_at"], _author(c), c["message"]) for c in commits],
+        title=f"History of {name} @ {branch}",
+    )
+
+
+def _icechunk_history(repo: icechunk.Repository, name: str, branch: str, limit: int) -> list[dict[str, Any]]:
     ref = ref_of(repo, name, branch)
     commits: list[dict[str, Any]] = []
     for snapshot in repo.ancestry(**ref):
@@ -153,14 +190,27 @@ def history(
                 "metadata": meta,
             }
         )
-    if want_json(json_output):
-        output.print_json(commits)
-        return
-    output.table(
-        ["Snapshot", "Time (UTC)", "Author", "Message"],
-        [(c["id"], c["written_at"], _author(c), c["message"]) for c in commits],
-        title=f"History of {name} @ {branch}",
-    )
+    return commits
+
+
+def _v1_history(repo: V1Repo, branch: str, limit: int) -> list[dict[str, Any]]:
+    _v1_checkout(repo, branch)
+    commits: list[dict[str, Any]] = []
+    for commit in repo.commit_log:
+        if limit and len(commits) == limit:
+            break
+        commits.append(
+            {
+                "id": commit.id,
+                "written_at": commit.commit_time,
+                "author_name": commit.author_name,
+                "author_email": commit.author_email,
+                "message": commit.message,
+                "parent_id": commit.parent_commit,
+                "metadata": {},
+            }
+        )
+    return commits
 
 
 def _author(commit: dict[str, Any]) -> str:
@@ -172,9 +222,12 @@ def _author(commit: dict[str, Any]) -> str:
 
 @app.command()
 def branches(name: RepoName, json_output: Json = False) -> None:
-    """Branches and the snapshot each points at."""
+    """Branches and the snapshot (commit, in a V1 repo) each points at."""
     repo = open_repo(name)
-    found = {b: repo.lookup_branch(b) for b in sorted(repo.list_branches())}
+    if isinstance(repo, icechunk.Repository):
+        found = {b: repo.lookup_branch(b) for b in sorted(repo.list_branches())}
+    else:
+        found = {b.id: b.commit_id for b in sorted(repo.branches, key=lambda b: b.id)}
     if want_json(json_output):
         output.print_json([{"name": b, "snapshot_id": s} for b, s in found.items()])
         return
@@ -183,9 +236,12 @@ def branches(name: RepoName, json_output: Json = False) -> None:
 
 @app.command()
 def tags(name: RepoName, json_output: Json = False) -> None:
-    """Tags and the snapshot each points at."""
+    """Tags and the snapshot (commit, in a V1 repo) each points at."""
     repo = open_repo(name)
-    found = {t: repo.lookup_tag(t) for t in sorted(repo.list_tags())}
+    if isinstance(repo, icechunk.Repository):
+        found = {t: repo.lookup_tag(t) for t in sorted(repo.list_tags())}
+    else:
+        found = {t.label: t.commit.id for t in sorted(repo.tags, key=lambda t: t.label)}
     if want_json(json_output):
         output.print_json([{"name": t, "snapshot_id": s} for t, s in found.items()])
         return
