@@ -198,6 +198,14 @@ class Metastore:
         body = await self._request("GET", f"/modified_paths/{collection}", params=params)
         return [SessionPathsResponse.model_validate(p) for p in body]
 
+    async def modified_paths_commit(
+        self, collection: CollectionName, commit_id: str, limit: int = 0
+    ) -> list[SessionPathsResponse]:
+        """The paths of ``collection`` the session of ``commit_id`` wrote or deleted (``limit`` 0: all)."""
+        params = {"commit_id": commit_id, "limit": limit}
+        body = await self._request("GET", f"/modified_paths_commit/{collection}", params=params)
+        return [SessionPathsResponse.model_validate(p) for p in body]
+
     # -------------------------------------------------------------------------------------------- documents
 
     async def set_docs(
