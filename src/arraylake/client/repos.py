@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import icechunk
 
     from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
+    from arraylake.repos.v1.migrate import MigrationProgress, MigrationReport
 else:
     from arraylake.client.base import icechunk
 
@@ -402,6 +403,46 @@ class RepoMethods(RepoOpening):
             json_body=change.model_dump(mode="json", include=change.model_fields_set),
         )
         return Repo.model_validate(response.json())
+
+    async def migrate_v1_repo(
+        self,
+        name: str,
+        *,
+        to: str | None = None,
+        bucket_config_nickname: str | None = None,
+        verify: bool = True,
+        on_progress: Callable[[MigrationProgress], None] | None = None,
+    ) -> MigrationReport:
+        """Copy a legacy V1 repo, with its history, into a new Icechunk repo (the V1 repo stays as it is).
+
+        Each V1 commit becomes a snapshot with the same message, oldest first along each branch; the
+        snapshot's metadata keeps the original ``author_name``, ``author_email``, ``v1_commit_time`` and
+        ``v1_commit_id``. Branches and tags point at the copies of their commits. Only what each commit
+        changed is copied. Interrupted, it resumes where it stopped when called again with the same
+        arguments; called again after finishing, it copies nothing and verifies again.
+
+        Args:
+            name: The V1 repo, ``ORG/REPO``.
+            to: The new repo: ``ORG/NAME``, or ``NAME`` in the same org. Default: ``ORG/REPO-icechunk``.
+            bucket_config_nickname: The bucket for the new repo; default: the V1 repo's bucket.
+            verify: Afterwards compare every group and array (values, attributes, dtype, shape, chunks,
+                fill value) at every branch tip and tag; a difference raises
+                :class:`~arraylake.repos.v1.migrate.MigrationVerificationError`.
+            on_progress: Called as commits are copied and refs verified.
+
+        Returns:
+            What was copied and verified.
+        """
+        from arraylake.client.migration import migrate_v1
+
+        return await migrate_v1(
+            self,
+            name,
+            to=to,
+            bucket_config_nickname=bucket_config_nickname,
+            verify=verify,
+            on_progress=on_progress,
+        )
 
 
 def _json(value: Any) -> str:

@@ -11,6 +11,7 @@ import icechunk
 
 from arraylake.client.async_client import AsyncClient
 from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
+from arraylake.repos.v1.migrate import MigrationProgress, MigrationReport
 from arraylake.types import (
     ApiClientCreated,
     ApiClientInfo,
@@ -207,6 +208,16 @@ class Client:
         """Log in to the service as a user (OAuth device flow); the login is saved for later clients."""
     def logout(self) -> None:
         """End the saved login: revoked on the service, removed from disk."""
+    def migrate_v1_repo(
+        self,
+        name: str,
+        *,
+        to: str | None = None,
+        bucket_config_nickname: str | None = None,
+        verify: bool = True,
+        on_progress: Callable[[MigrationProgress], None] | None = None,
+    ) -> MigrationReport:
+        """Copy a legacy V1 repo, with its history, into a new Icechunk repo (the V1 repo stays as it is)."""
     def modify_bucket_config(
         self,
         *,
