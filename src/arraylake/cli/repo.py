@@ -1,7 +1,8 @@
 """``arraylake repo ...``: the catalog side of repos (list, create, modify, delete, restore, info) and who
 may use them.
 
-What is inside a repo (tree, history, branches, tags) is in :mod:`arraylake.cli.repo_contents`.
+What is inside a repo (tree, history, branches, tags) is in :mod:`arraylake.cli.repo_contents`, migrating
+a V1 repo to Icechunk in :mod:`arraylake.cli.repo_migrate`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arraylake.cli import output, repo_contents, state
+from arraylake.cli import output, repo_contents, repo_migrate, state
 from arraylake.cli.bucket import reader_access
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
@@ -22,6 +23,7 @@ app = ArraylakeTyper(
     help="Repos: list, create and delete them, look inside, and grant access.\n\nRepos are named `ORG/REPO`.",
 )
 app.add_typer(repo_contents.app)
+app.add_typer(repo_migrate.app)
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, Any] | None:
