@@ -20,7 +20,8 @@ from arraylake.types import RepoActions, RepoGrant, RepoKind, RepoModel
 
 app = ArraylakeTyper(
     name="repo",
-    help="Repos: list, create and delete them, look inside, and grant access.\n\nRepos are named `ORG/REPO`.",
+    help="Repos: list, create and delete them, look inside, grant access, and migrate V1 repos to Icechunk."
+    "\n\nRepos are named `ORG/REPO`.",
 )
 app.add_typer(repo_contents.app)
 app.add_typer(repo_migrate.app)
@@ -150,7 +151,7 @@ def create(
         typer.Option(
             "--kind",
             help="`icechunk`, or `v1` for a legacy V1 repo (no --prefix; `repo migrate` turns it into "
-            "an Icechunk repo).",
+            "a new Icechunk repo).",
             case_sensitive=False,
         ),
     ] = RepoKind.Icechunk,
