@@ -150,7 +150,7 @@ def create(
         RepoKind,
         typer.Option(
             "--kind",
-            help="`icechunk`, or `v1` for a legacy V1 repo (no --prefix; `repo migrate` turns it into "
+            help="`icechunk`, or `v1` for a legacy V1 repo (no --prefix; `repo migrate` copies it into "
             "a new Icechunk repo).",
             case_sensitive=False,
         ),
