@@ -231,16 +231,23 @@ class Metastore:
         )
 
     async def get_docs(
-        self, collection: CollectionName, paths: Iterable[str], session_id: str, base_commit: str | None
+        self,
+        collection: CollectionName,
+        paths: Iterable[str],
+        session_id: str,
+        base_commit: str | None,
+        *,
+        batch: int | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """The content of each path the session sees (missing and deleted paths are left out)."""
+        """The content of each path the session sees (missing and deleted paths are left out); ``batch``
+        paths per request (default: the configured batch size)."""
         unique = list(dict.fromkeys(paths))
         params = _session_params(session_id, base_commit)
         url = f"/contents/{collection}/_bulk_get"
         answers = await _bounded(
             [
                 partial(self._request, "POST", url, params=params, json_body=list(b))
-                for b in _batches(unique, batch_size())
+                for b in _batches(unique, batch or batch_size())
             ],
             concurrency(),
         )

@@ -11,6 +11,8 @@ from zarr.abc.store import ByteRequest, OffsetByteRequest, RangeByteRequest, Sto
 from zarr.core.buffer import Buffer, BufferPrototype
 
 from arraylake.repos.v1 import metadata as md
+from arraylake.repos.v1.prefetch import ReferencePrefetcher
+from arraylake.types.v1 import SessionType
 
 if TYPE_CHECKING:
     from arraylake.repos.v1.repo import AsyncRepo
@@ -44,6 +46,18 @@ class V1Store(Store):
     def __init__(self, repo: AsyncRepo, *, read_only: bool | None = None):
         super().__init__(read_only=not repo.session.writable if read_only is None else read_only)
         self.repo = repo
+        self._prefetch = self._prefetcher()
+
+    def _prefetcher(self) -> ReferencePrefetcher | None:
+        # only a read session's view is immutable, so only there may references be read ahead and kept
+        return ReferencePrefetcher(self.repo) if self.repo.session.session_type == SessionType.read else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_prefetch"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prefetch = self._prefetcher()
 
     def __repr__(self) -> str:
         return f"V1Store({self.repo.repo_name!r}, session={self.repo.session.id!r})"
@@ -92,7 +106,11 @@ class V1Store(Store):
             path = md.chunk_doc(key)
         except KeyError:
             return None
-        data = (await self.repo._get_chunks([path])).get(path)
+        if self._prefetch is not None:
+            ref = await self._prefetch.reference(key)
+            data = None if ref is None else (await self.repo.chunkstore.get_chunks({path: ref})).get(path)
+        else:
+            data = (await self.repo._get_chunks([path])).get(path)
         return None if data is None else prototype.buffer.from_bytes(_slice(data, byte_range))
 
     async def get_partial_values(
