@@ -171,18 +171,20 @@ async def _children(
         entries = visible(
             conn, repo_id, coll, view, directory, start_at=start_at, start_after=start_after, first_batch=16
         )
-        nxt = await anext(aiter(entries), None)
-        await entries.aclose()
-        if nxt is None:
-            return children
-        path, seq, _ = nxt
-        name, slash, _ = path[len(directory) :].partition("/")
-        if slash:
-            children.append((directory + name, DIRECTORY))
-            start_at, start_after = directory + name + _AFTER_SLASH, None  # past the whole subtree
-        else:
+        subtree: str | None = None
+        # Documents right under the directory come in one ordered scan; only a sub-directory ends it, to
+        # jump past its subtree (a directory of N chunk documents is a few queries, not N).
+        async for path, seq, _ in entries:
+            name, slash, _ = path[len(directory) :].partition("/")
+            if slash:
+                children.append((directory + name, DIRECTORY))
+                subtree = directory + name
+                break
             children.append((path, seq))
-            start_at, start_after = None, path
+        await entries.aclose()
+        if subtree is None:
+            return children
+        start_at, start_after = subtree + _AFTER_SLASH, None
 
 
 async def delete_prefix(
