@@ -18,7 +18,20 @@ DELETE_AFTER_FIRST_BATCH = "delete:after-first-batch"
 CREATE_AFTER_RESERVE = "create:after-reserve"
 DELETE_SLOWLY = "delete:slowly"
 CREATE_FAILS = "create:fails"
-KNOWN_POINTS = frozenset({DELETE_AFTER_FIRST_BATCH, CREATE_AFTER_RESERVE, DELETE_SLOWLY, CREATE_FAILS})
+V1_COMMIT_IN_TRANSACTION = "v1-commit:in-transaction"
+V1_COMMIT_BEFORE_BRANCH = "v1-commit:before-branch"
+V1_BRANCH_IN_TRANSACTION = "v1-branch:in-transaction"
+KNOWN_POINTS = frozenset(
+    {
+        DELETE_AFTER_FIRST_BATCH,
+        CREATE_AFTER_RESERVE,
+        DELETE_SLOWLY,
+        CREATE_FAILS,
+        V1_COMMIT_IN_TRANSACTION,
+        V1_COMMIT_BEFORE_BRANCH,
+        V1_BRANCH_IN_TRANSACTION,
+    }
+)
 PAUSE_SECONDS = 0.2
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query, Response
 
+from arraylake.server import faults
 from arraylake.server.v1 import documents, history, sessions
 from arraylake.server.v1.calls import ReadAt, V1Reader, V1Writer, null, wire_list
 from arraylake.server.wire import wire_json
@@ -71,6 +72,9 @@ async def create_commit(new: NewCommit, call: V1Writer) -> Response:
     The commit is on no branch until ``PUT /branches`` moves one to it."""
     async with call.ctx.engine.begin() as conn:
         commit_id = await history.create_commit(conn, call.repo_id, new)
+        faults.crash_point(call.ctx.settings, faults.V1_COMMIT_IN_TRANSACTION)
+    # the commit is stored, its branch not yet moved (the client's PUT /branches does that)
+    faults.crash_point(call.ctx.settings, faults.V1_COMMIT_BEFORE_BRANCH)
     return wire_json(CreatedCommit(_id=commit_id), status_code=201)
 
 
@@ -94,6 +98,7 @@ async def update_branch(change: UpdateBranchBody, call: V1Writer) -> Response:
     branch`` when it exists."""
     async with call.ctx.engine.begin() as conn:
         await history.update_branch(conn, call.repo_id, change)
+        faults.crash_point(call.ctx.settings, faults.V1_BRANCH_IN_TRANSACTION)
     return wire_json(Branch(_id=change.branch, commit_id=change.new_commit))
 
 
