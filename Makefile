@@ -9,12 +9,13 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 PUBLISHED_VENV := .venv-published
+SEED_VENV := .venv-seed
 # The browser tests drive this Chromium (Debian's package); Playwright's own browser download is not used.
 CHROMIUM := /usr/bin/chromium
 export UV_PYTHON := $(PY312)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: reliability bench wrk help setup demo test lint format published-client browser clean
+.PHONY: reliability bench wrk help setup demo test lint format published-client seed-client browser clean
 
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
@@ -42,6 +43,14 @@ $(PUBLISHED_VENV)/.synced: $(UV) tests/published_client/requirements.txt
 	@touch $@
 
 published-client: $(PUBLISHED_VENV)/.synced
+
+# The seed-era client (the 0.15 line, V1 repos over zarr-python 2) also shares our import name: a venv of its own.
+$(SEED_VENV)/.synced: $(UV) tests/seed_client/requirements.txt
+	$(UV) venv --quiet --allow-existing $(SEED_VENV)
+	$(UV) pip install --quiet --python $(SEED_VENV)/bin/python --require-hashes -r tests/seed_client/requirements.txt
+	@touch $@
+
+seed-client: $(SEED_VENV)/.synced
 
 # Chromium from the system packages, as root or through sudo.
 browser:
@@ -82,11 +91,11 @@ format: setup
 	$(VENV)/bin/ruff check --fix src tests examples benchmarks
 	$(VENV)/bin/ruff format src tests examples benchmarks
 
-test: setup published-client browser lint
+test: setup published-client seed-client browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 reliability: setup
 	$(PY) -m pytest tests/reliability -m reliability $(PYTEST_ARGS)
 
 clean:
-	rm -rf .tools $(VENV) $(PUBLISHED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .tools $(VENV) $(PUBLISHED_VENV) $(SEED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache
