@@ -16,16 +16,17 @@ from pathlib import Path
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 from arraylake import Client
-from benchmarks import api, data_path, open_latency, scale
+from benchmarks import api, data_path, open_latency, scale, v1
 from benchmarks.infra import seaweed, service
 from benchmarks.stats import Result, console, report
 
-BENCHMARKS = ("data", "open", "api", "scale")
+BENCHMARKS = ("data", "open", "api", "scale", "v1")
 
 
 def _data_and_open(only: set[str], quick: bool) -> list[Result]:
     total_mib, rounds = (64, 3) if quick else (256, 9)
     open_rounds = 20 if quick else 100
+    v1_mib, v1_chunk_kib, v1_rounds = (32, 64, 3) if quick else (128, 64, 5)
     results: list[Result] = []
     with seaweed() as store, service() as svc:
         org = svc.new_org("bench")
@@ -42,6 +43,9 @@ def _data_and_open(only: set[str], quick: bool) -> list[Result]:
                 name = f"{org.name}/open-{nickname}"
                 client.create_repo(name, bucket_config_nickname=nickname)
                 results += open_latency.run(client, name, label, open_rounds)
+            if "v1" in only:
+                console.print(f"V1 data path on {label}...")
+                results += v1.data_path(client, org.name, nickname, label, v1_mib, v1_chunk_kib, v1_rounds)
     return results
 
 
@@ -52,11 +56,16 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(".bench/results.json"), help="where to write the JSON results"
     )
+    parser.add_argument(
+        "--v1-references",
+        type=int,
+        help="chunk references in the largest V1 lookup case (default 10,000,000; 100,000 with --quick)",
+    )
     args = parser.parse_args()
     only = set(args.only or BENCHMARKS)
     console.print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     results: list[Result] = []
-    if only & {"data", "open"}:
+    if only & {"data", "open", "v1"}:
         results += _data_and_open(only, args.quick)
     if "api" in only:
         console.print("API load (wrk)...")
@@ -64,6 +73,9 @@ def main() -> None:
     if "scale" in only:
         console.print("catalog scale...")
         results += scale.run(args.quick)
+    if "v1" in only:
+        console.print("V1 commits and lookups at scale (PostgreSQL)...")
+        results += v1.run_postgres(args.quick, args.v1_references)
     report(results, args.out)
 
 
