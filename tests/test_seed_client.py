@@ -163,13 +163,9 @@ def test_data_of_the_seed_client_reads_in_ours(hmac_run: SeedRun) -> None:
     assert "shared_b" not in repo.tree().trees
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="our client writes zarr-3's default fill_value 0 into the v3-draft document of an integer "
-    "array; xarray under zarr-python 2 reads that as _FillValue and masks the first time step (NaT)",
-)
 def test_data_of_our_client_decodes_alike_in_the_seed_client(hmac_run: SeedRun) -> None:
-    # The stored values and attributes already matched (a scenario step); this is xarray's decoding.
+    # The stored values and attributes already matched (a scenario step); this is xarray's decoding, which
+    # masks with the draft fill_value: a zarr 3 default of 0 there would turn the first time step into NaT.
     assert hmac_run.result["ours_decoded"] == "identical"
 
 

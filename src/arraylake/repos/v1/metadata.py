@@ -4,10 +4,18 @@ Zarr 3 asks for ``a/b/zarr.json`` and chunk keys ``a/b/c/0/1``; V1 keeps ``meta/
 ``meta/root/a/b.array.json`` and chunks ``data/root/a/b/c0/1``. Array documents are rewritten both ways:
 the draft's numpy ``data_type`` plus ``compressor`` and ``attributes.filters`` are the final format's
 ``data_type``, ``fill_value`` and ``codecs``.
+
+Fill values of xarray's arrays (those with dimension names) follow xarray rather than zarr. xarray on
+zarr-python 2, which wrote V1 repos, keeps ``_FillValue`` in the draft ``fill_value`` (``null`` for none) and
+masks with it; xarray on zarr-python 3 keeps an encoded ``_FillValue`` attribute and ignores zarr's
+``fill_value``. Moving the one into the other makes both decode a dataset alike.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import struct
 from typing import Any
 
 import numpy as np
@@ -30,6 +38,10 @@ CODEC_URL = "https://purl.org/zarr/spec/codec/{}/1.0"
 _NATIVE_CODECS = ("blosc", "zstd", "gzip")
 _SHUFFLES = ("noshuffle", "shuffle", "bitshuffle")
 _VLEN = {"vlen-utf8": "string", "vlen-bytes": "variable_length_bytes"}
+FILL_VALUE = "_FillValue"
+DIMENSIONS = "_ARRAY_DIMENSIONS"
+_XARRAY_FILL_KINDS = "biufc"
+"""The dtype kinds whose ``_FillValue`` xarray on zarr-python 3 can encode and decode."""
 
 
 class UnsupportedMetadataError(ValueError):
@@ -94,6 +106,76 @@ def zarr3_key(path: str) -> str | None:
 def meta_dir(prefix: str) -> str:
     """The metadata directory of a zarr 3 prefix (``a/b/`` -> ``meta/root/a/b/``)."""
     return f"{META_ROOT}/{prefix}" if prefix else f"{META_ROOT}/"
+
+
+# ---------------------------------------------------------------------------------------- fill values
+
+
+def _float_from_xarray(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            number: float = struct.unpack("<d", base64.b64decode(value, validate=True))[0]
+            return number
+        except (binascii.Error, struct.error):
+            pass  # "NaN", "Infinity" and plain numbers as text
+    return float(value)
+
+
+def _float_to_xarray(value: Any) -> str:
+    return base64.standard_b64encode(struct.pack("<d", float(value))).decode()
+
+
+def _fill_from_xarray(value: Any, kind: str) -> Any:
+    """The scalar of the ``_FillValue`` attribute xarray on zarr-python 3 wrote for a dtype of ``kind``."""
+    if kind == "f":
+        return _float_from_xarray(value)
+    if kind == "c":
+        real, imag = value
+        return complex(_float_from_xarray(real), _float_from_xarray(imag))
+    if kind in "iu":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(value)
+        return int(value)
+    if kind == "b":
+        return bool(value)
+    if kind == "T" and isinstance(value, str):
+        return value
+    raise ValueError(value)
+
+
+def _fill_to_xarray(scalar: Any, kind: str) -> Any:
+    """``scalar`` as the ``_FillValue`` attribute xarray on zarr-python 3 decodes for a dtype of ``kind``."""
+    if kind == "f":
+        return _float_to_xarray(scalar)
+    if kind == "c":
+        return [_float_to_xarray(scalar.real), _float_to_xarray(scalar.imag)]
+    if kind == "b":
+        return bool(scalar)
+    return int(scalar)
+
+
+def _draft_fill_scalar(doc: dict[str, Any], attributes: dict[str, Any], zdtype: Any) -> Any:
+    """The scalar, or None, that becomes the draft ``fill_value``; pops an xarray ``_FillValue`` it used."""
+    own = zdtype.from_json_scalar(doc.get("fill_value"), zarr_format=3)
+    xarray_array = doc.get("dimension_names") is not None or DIMENSIONS in attributes
+    if not xarray_array:
+        return own
+    if attributes.get(FILL_VALUE) is None:
+        attributes.pop(FILL_VALUE, None)
+        kind = zdtype.to_native_dtype().kind
+        default = zdtype.to_json_scalar(zdtype.default_scalar(), zarr_format=3)
+        if kind not in _XARRAY_FILL_KINDS and doc.get("fill_value") != default:
+            # a draft fill read from a string array, which xarray on zarr 3 cannot take as _FillValue
+            return own
+        # what xarray on zarr-python 2 writes when there is no _FillValue; zarr 3's own fill (0 for
+        # integers) would be read there as one and mask real values
+        return None
+    try:
+        scalar = _fill_from_xarray(attributes[FILL_VALUE], zdtype.to_native_dtype().kind)
+    except (ValueError, TypeError, OverflowError):
+        return None  # not xarray's encoding: an attribute like any other, kept as it is
+    del attributes[FILL_VALUE]
+    return scalar
 
 
 # -------------------------------------------------------------------------------------------- documents
@@ -176,22 +258,22 @@ def array_to_draft(doc: dict[str, Any]) -> dict[str, Any]:
         else:
             raise UnsupportedMetadataError("V1 repos keep at most one compressor per array")
     zdtype = get_data_type_from_json(doc["data_type"], zarr_format=3)
-    fill = zdtype.from_json_scalar(doc.get("fill_value"), zarr_format=3)
+    fill = _draft_fill_scalar(doc, attributes, zdtype)
     if vlen is not None:
         data_type: Any = dict(OBJECT_DTYPE)
-        fill_value: Any = fill if isinstance(fill, str) or fill is None else None
-        if isinstance(fill_value, bytes):
-            fill_value = None
+        fill_value: Any = fill if isinstance(fill, str) else None
     else:
         native = zdtype.to_native_dtype()
         data_type = (
             native.newbyteorder("<" if endian == "little" else ">").str if native.itemsize > 1 else native.str
         )
-        fill_value = _plain(zdtype.to_json_scalar(fill, zarr_format=2))
+        fill_value = (
+            None if fill is None else _plain(zdtype.to_json_scalar(zdtype.cast_scalar(fill), zarr_format=2))
+        )
     if filters:
         attributes["filters"] = filters
     if doc.get("dimension_names") is not None:
-        attributes["_ARRAY_DIMENSIONS"] = list(doc["dimension_names"])
+        attributes[DIMENSIONS] = list(doc["dimension_names"])
     draft: dict[str, Any] = {
         "attributes": attributes,
         "chunk_grid": {
@@ -216,7 +298,7 @@ def array_from_draft(doc: dict[str, Any]) -> dict[str, Any]:
 
     attributes = dict(doc.get("attributes") or {})
     filters = attributes.pop("filters", None) or []
-    dims = attributes.pop("_ARRAY_DIMENSIONS", None)
+    dims = attributes.pop(DIMENSIONS, None)
     if doc.get("chunk_memory_layout", "C") != "C":
         raise UnsupportedMetadataError("only C-ordered chunks are supported")
     codecs: list[dict[str, Any]] = []
@@ -248,6 +330,10 @@ def array_from_draft(doc: dict[str, Any]) -> dict[str, Any]:
         data_type = zdtype.to_json(zarr_format=3)
         scalar = zdtype.from_json_scalar(fill, zarr_format=2) if fill is not None else zdtype.default_scalar()
         fill_value = _plain(zdtype.to_json_scalar(scalar, zarr_format=3))
+        # xarray on zarr-python 2 masks with a non-null draft fill, so ours must see it as _FillValue; for
+        # other kinds (strings, datetimes) xarray on zarr-python 3 refuses any _FillValue attribute
+        if dims is not None and fill is not None and native.kind in _XARRAY_FILL_KINDS:
+            attributes[FILL_VALUE] = _fill_to_xarray(scalar, native.kind)
         itemsize = native.itemsize
         bytes_codec = (
             {"name": "bytes", "configuration": {"endian": endian}} if itemsize > 1 else {"name": "bytes"}
