@@ -20,9 +20,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
-	@echo "make lint         ruff check and format check"
-	@echo "make reliability  the slow reliability tests: fuzzing, database outage (CI runs them too)"
-	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale); not in make test"
+	@echo "make lint         ruff check, format check and mypy"
+	@echo "make reliability  the slow reliability tests: fuzzing, database outage, V1 commits killed (CI runs them too)"
+	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale, V1); not in make test"
+	@echo "make published-client, make seed-client   venvs of the published 1.x and 0.15-era clients (for make test)"
 	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
 
 $(UV):
