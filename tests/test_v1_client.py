@@ -13,6 +13,7 @@ import xarray as xr
 
 from arraylake import Client
 from arraylake.repos.v1 import Repo
+from tests.support.seaweed import SeaweedFS
 from tests.support.service import Org
 
 
@@ -132,3 +133,24 @@ def test_concurrent_commits_rebase(org: Org) -> None:
     one.commit("b")
     two.commit("c")  # rebased onto b: disjoint paths
     assert [c.message for c in two.commit_log] == ["c", "b", "a"]
+
+
+def test_dask_workers_write_into_one_session(org: Org, seaweed: SeaweedFS, s3_bucket: str) -> None:
+    """A dask-backed dataset written through ``repo.store`` on a process cluster: every worker unpickles the
+    store with the repo's session, so one commit holds all their chunks."""
+    from distributed import Client as DaskClient
+    from distributed import LocalCluster
+
+    client = Client(org.url, token=org.token)
+    client.create_bucket_config(org=org.name, nickname="dask-v1", **seaweed.bucket_config(s3_bucket))
+    name = f"{org.name}/dask-v1"
+    repo = client.create_repo(name, kind="v1", bucket_config_nickname="dask-v1")
+    ds = weather(2).chunk({"time": 6})
+    assert ds.tas.data.npartitions == 8
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, DaskClient(cluster):
+        write(repo, ds, "era")
+    assert len(repo.list_active_sessions()) == 1  # the workers joined the session, made none of their own
+    repo.commit("written by dask workers")
+    back = client.get_repo(name).to_xarray("era")
+    xr.testing.assert_identical(back.load(), ds.load())
