@@ -31,7 +31,8 @@ GROUPS = {
     "auth": LazyGroup("arraylake.cli.auth", "Log in to a service, see who you are, print your token."),
     "org": LazyGroup("arraylake.cli.org", "Orgs, their members and roles, and their API clients."),
     "repo": LazyGroup(
-        "arraylake.cli.repo", "Repos: list, create and delete them, look inside, and grant access."
+        "arraylake.cli.repo",
+        "Repos: list, create and delete them, look inside, grant access, and migrate V1 repos to Icechunk.",
     ),
     "bucket": LazyGroup(
         "arraylake.cli.bucket",
