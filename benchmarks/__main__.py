@@ -61,6 +61,11 @@ def main() -> None:
         type=int,
         help="chunk references in the largest V1 lookup case (default 10,000,000; 100,000 with --quick)",
     )
+    parser.add_argument(
+        "--v1-commits",
+        type=int,
+        help="commits in the longest V1 history case (default 5,000; 500 with --quick)",
+    )
     args = parser.parse_args()
     only = set(args.only or BENCHMARKS)
     console.print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -75,7 +80,7 @@ def main() -> None:
         results += scale.run(args.quick)
     if "v1" in only:
         console.print("V1 commits and lookups at scale (PostgreSQL)...")
-        results += v1.run_postgres(args.quick, args.v1_references)
+        results += v1.run_postgres(args.quick, args.v1_references, args.v1_commits)
     report(results, args.out)
 
 
