@@ -95,6 +95,10 @@ class SeaweedFS:
             "-master.telemetry=false",
             f"-s3.config={self.root / 's3.json'}",
             f"-s3.iam.config={self.root / 'iam.json'}",
+            # Every bucket is a collection with volumes of its own, and by default the volume count is free
+            # disk / 128 MB: a suite that makes a few hundred buckets ran out of volumes (InternalError on
+            # writes). Volumes are sparse files, so a high count costs nothing until written.
+            "-volume.max=20000",
         ]
         self.process = ManagedProcess(args, self.root / "weed.log", cwd=self.root)
 
