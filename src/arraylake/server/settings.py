@@ -141,6 +141,29 @@ class ServerSettings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="The bearer secret of /metrics when METRICS=token (at least 16 characters)."
     )
+    compute_supervise: bool = Field(
+        default=True,
+        description="Run the org's enabled compute services as processes on this machine (one service "
+        "process supervises them; off when they run elsewhere, e.g. `arraylake compute serve` replicas).",
+    )
+    compute_regions: Annotated[list[str], NoDecode] = Field(
+        default=["local"],
+        description="The regions compute services may be placed in (a JSON list or names separated by "
+        "commas); the first is the default.",
+    )
+    compute_idle_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="A service with min_replicas=0 sleeps after this long without requests.",
+    )
+    compute_start_timeout_seconds: float = Field(
+        default=120, gt=0, description="How long a compute service may take to pass its readiness check."
+    )
+    compute_dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of a Dask distributed scheduler for compute services' heavy queries "
+        "(DAP2 downloads, large EDR areas); default: Dask's local threads in each process.",
+    )
     fault_injection: str | None = Field(
         default=None,
         description="Testing only: a fault point, where the process exits abruptly or pauses (faults.py).",
@@ -174,6 +197,20 @@ class ServerSettings(BaseSettings):
     @cached_property
     def storage_root(self) -> Path:
         return (self.local_storage_root or self.data_dir / "storage").resolve()
+
+    @field_validator("compute_regions", mode="before")
+    @classmethod
+    def _compute_regions(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = (
+                json.loads(text)
+                if text.startswith("[")
+                else [w.strip() for w in text.split(",") if w.strip()]
+            )
+        if isinstance(value, list) and not value:
+            raise ValueError("compute_regions needs at least one region")
+        return value
 
     @field_validator("endpoint_networks", mode="before")
     @classmethod

@@ -387,3 +387,37 @@ v1_documents = Table(
     # A session's own writes: what it modified, whether it wrote anything, rebase conflicts.
     Index(None, "session_seq", "collection", "path"),
 )
+
+# ------------------------------------------------------------------------------------------ compute services
+# One row per deployment of an org (server/compute). The API writes what is wanted (``desired``, the config,
+# ``generation`` bumped on every change); the supervisor writes what is (``status``, ``port``, replicas).
+
+compute_services = Table(
+    "compute_services",
+    metadata,
+    Column("id", String(UUID_LEN), primary_key=True),
+    Column("org_id", String(UUID_LEN), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(16), nullable=False),
+    Column("service_type", String(16), nullable=False),
+    Column("is_public", Boolean, nullable=False),
+    Column("config", JSON, nullable=False),  # arraylake.types.compute.ServiceConfig, as the API stored it
+    Column("sku_code", String(16), nullable=False),
+    Column("region", String(64), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("created_by", String(UUID_LEN), nullable=True),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("desired", String(16), nullable=False),  # "running" | "stopped"
+    Column("generation", Integer, nullable=False),
+    Column("status", String(24), nullable=False),  # arraylake.types.compute.ServiceStatus
+    Column("status_detail", Text, nullable=True),
+    Column("ready_replicas", Integer, nullable=False),
+    Column("port", Integer, nullable=True),
+    # The generation the running processes were started with: behind ``generation``, they are restarted.
+    Column("running_generation", Integer, nullable=True),
+    Column("restarts", Integer, nullable=False),
+    Column("last_request_at", UtcDateTime, nullable=True),
+    Column("wake_requested_at", UtcDateTime, nullable=True),
+    # The API client a public deployment reads the org's repos as (anonymous callers have no identity).
+    Column("reader_id", String(UUID_LEN), ForeignKey("principals.id", ondelete="SET NULL"), nullable=True),
+    UniqueConstraint("org_id", "name"),
+)
