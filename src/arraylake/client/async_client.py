@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from arraylake.client import login as login_flow
-from arraylake.client.base import not_yet
 from arraylake.client.buckets import BucketMethods
 from arraylake.client.login import LoginAuth
 from arraylake.client.orgs import OrgMethods
@@ -19,6 +18,9 @@ from arraylake.client.transport import Auth, TokenAuth, Transport, TransportSett
 from arraylake.config import config as _config
 from arraylake.exceptions import ArraylakeError
 from arraylake.types import DeviceAuthorizationResponse
+
+if TYPE_CHECKING:
+    from arraylake.client.compute import AsyncComputeClient
 
 
 class AsyncClient(RepoMethods, BucketMethods, OrgMethods):
@@ -83,6 +85,9 @@ class AsyncClient(RepoMethods, BucketMethods, OrgMethods):
         self._login.forget()
         print(f"Logged out of {self.service_uri}")
 
-    def get_services(self, org: str) -> Any:
-        """The compute services of an org."""
-        raise not_yet("Compute services", "they come in a later release")
+    def get_services(self, org: str) -> AsyncComputeClient:
+        """The compute services of an org: enable, list, inspect, resize and disable the deployments that
+        serve its repos over EDR, WMS, Tiles, DAP2 or Zarr (sharing this client's connection and login)."""
+        from arraylake.client.compute import AsyncComputeClient
+
+        return AsyncComputeClient(self.service_uri, self.token, org, transport=self._transport)

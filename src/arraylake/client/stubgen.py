@@ -217,10 +217,10 @@ def render() -> str:
     for name, member in inspect.getmembers(Client, callable):
         if name.startswith("_") or isinstance(member, type):
             continue
-        if hasattr(AsyncClient, name):
-            definition, source = _definition(getattr(AsyncClient, name))
+        if name in written or not hasattr(AsyncClient, name):
+            definition, source = written[name], module  # written out (``get_services`` returns its own type)
         else:
-            definition, source = written[name], module
+            definition, source = _definition(getattr(AsyncClient, name))
         methods.append(_method(name, definition, source, inspect.getdoc(member), imports))
 
     lines = [

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from arraylake.client.async_client import AsyncClient
 from arraylake.client.io_loop import blocking, run_sync
 
 if TYPE_CHECKING:
     from arraylake.client.base import OpenedRepo, RepoConfig
+    from arraylake.client.compute import ComputeClient
 
 ASYNC_ONLY = frozenset({"aclose", "get_repo_blocking"})
 """Public coroutines of :class:`AsyncClient` that :class:`Client` does without: ``aclose`` closes the
@@ -97,6 +98,7 @@ class Client:
 
     get_repo.__doc__ = AsyncClient.get_repo.__doc__
 
-    def get_services(self, org: str) -> Any:
-        """The compute services of an org."""
-        return self.aclient.get_services(org)
+    def get_services(self, org: str) -> ComputeClient:
+        return self.aclient.get_services(org).to_sync_client()
+
+    get_services.__doc__ = AsyncClient.get_services.__doc__

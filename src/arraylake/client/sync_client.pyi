@@ -11,6 +11,7 @@ import icechunk
 
 from arraylake.client.async_client import AsyncClient
 from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
+from arraylake.client.compute import ComputeClient
 from arraylake.repos.v1.migrate import MigrationProgress, MigrationReport
 from arraylake.types import (
     ApiClientCreated,
@@ -151,8 +152,9 @@ class Client:
         :class:`arraylake.repos.v1.AsyncRepo`; a ``Repo`` from the synchronous client)."""
     def get_repo_object(self, name: str) -> RepoModel:
         """Get the repo configuration object (see :meth:`get_repo` for an opened repo)."""
-    def get_services(self, org: str) -> Any:
-        """The compute services of an org."""
+    def get_services(self, org: str) -> ComputeClient:
+        """The compute services of an org: enable, list, inspect, resize and disable the deployments that
+        serve its repos over EDR, WMS, Tiles, DAP2 or Zarr (sharing this client's connection and login)."""
     def get_storage_binding(self, org: str) -> StorageBinding:
         """What binds the org's delegated storage to it (org admins): the external id that the trust
         policy of every AWS role the org registers must require, the label of its GCS buckets and the

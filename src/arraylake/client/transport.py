@@ -23,8 +23,8 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -389,6 +389,49 @@ class Transport:
                 raise_for_status(response, self.service_uri)
                 return response
             await asyncio.sleep(delay)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """:meth:`request` for an answer read as it arrives (streamed text, e.g. logs): the 2xx response with
+        its body unread, closed when the block ends; error answers raise as in :meth:`request`.
+
+        ``read_timeout``: the longest wait for the next piece of the body, when the service may stay quiet
+        for longer than the configured timeout (a followed log)."""
+        attempts = Attempts(self, method, path, params=params, json_body=None, content=None)
+        while True:
+            client = self._client()
+            request = attempts.next_request(client)
+            if read_timeout is not None:
+                request.extensions["timeout"] = httpx.Timeout(
+                    self.settings.timeout, read=max(read_timeout, self.settings.timeout)
+                ).as_dict()
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                await asyncio.sleep(attempts.after_transport_error(exc))
+                continue
+            self.reached = True
+            if response.is_success:
+                break
+            await response.aread()
+            await response.aclose()
+            if attempts.may_refresh(response) and await self.auth.refresh(attempts.authorization or ""):
+                continue
+            delay = attempts.retry_delay(response)
+            if delay is None:
+                raise_for_status(response, self.service_uri)
+            await asyncio.sleep(delay or 0)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     def request_blocking(
         self,
