@@ -20,6 +20,8 @@ from arraylake.server import metrics
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.catalog_cache import CatalogCache, invalidate_on_commit
+from arraylake.server.compute.proxy import router as compute_proxy_router
+from arraylake.server.compute.supervisor import supervise
 from arraylake.server.context import AppContext
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.credentials.virtual import ContainerCredentials
@@ -112,6 +114,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 settings.janitor_interval_seconds,
             )
         )
+        if settings.compute_supervise:
+            ctx.spawn(supervise(settings, engine))
         if settings.metrics != "off":
             ctx.spawn(_sample_pool(engine))
         # What start-up made lives as long as the process: keep it out of the collector's full passes,
@@ -226,6 +230,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(repos_router)
     app.include_router(v1_router)
     app.include_router(v1_contents_router)
+    app.include_router(compute_proxy_router)
     return app
 
 
