@@ -50,6 +50,7 @@ from tests.support.users import PASSWORD, csrf_of
 
 VIEW_ORG, LIST_REPOS, CREATE_REPO = "view the org", "list all repos", "create repos"
 READ_BUCKETS, MANAGE_BUCKETS, MANAGE_MEMBERS = "read buckets", "manage buckets", "manage members"
+VIEW_COMPUTE, MANAGE_COMPUTE = "view compute services", "manage compute services"
 READ, WRITE, MANAGE, FLUX, SYNC = (
     "CAN_READ",
     "CAN_WRITE",
@@ -58,12 +59,13 @@ READ, WRITE, MANAGE, FLUX, SYNC = (
     "CAN_SYNC",
 )
 
-_READER = {VIEW_ORG, LIST_REPOS, READ_BUCKETS}
+_MEMBER = {VIEW_ORG, VIEW_COMPUTE}
+_READER = _MEMBER | {LIST_REPOS, READ_BUCKETS}
 ORG_RIGHTS: dict[str, set[str]] = {
-    "admin": {VIEW_ORG, LIST_REPOS, CREATE_REPO, READ_BUCKETS, MANAGE_BUCKETS, MANAGE_MEMBERS},
+    "admin": _READER | {CREATE_REPO, MANAGE_BUCKETS, MANAGE_MEMBERS, MANAGE_COMPUTE},
     "repo_writer": _READER | {CREATE_REPO},
     "repo_reader": _READER,
-    "member": {VIEW_ORG},
+    "member": _MEMBER,
 }
 REPO_RIGHTS: dict[str, set[str]] = {
     "admin": {READ, WRITE, MANAGE, FLUX, SYNC},
@@ -985,6 +987,108 @@ def made(done: Callable[[World, str, str], bool]) -> Callable[[World, str, str, 
     return lambda w, repo, session, response: done(w, repo, session)
 
 
+# compute services --------------------------------------------------------------------------------
+
+
+def deployment_body(w: World, name: str) -> dict[str, Any]:
+    # The smallest size, and no process kept while idle: the matrix only asks who may.
+    return {
+        "service_type": "zarr",
+        "org": w.name,
+        "is_public": False,
+        "deployment_name": name,
+        "sku_code": "xs",
+        "min_replicas": 0,
+    }
+
+
+def fresh_deployment(w: World) -> str:
+    name = unique("mx")
+    w.admin_ok("POST", f"/compute/orgs/{w.name}/services", 201, json=deployment_body(w, name))
+    return name
+
+
+def drop_deployment(w: World, name: str) -> None:
+    response = w.admin("DELETE", f"/compute/orgs/{w.name}/services/{name}")
+    assert response.status_code in (200, 404, 409), response.text  # disabled, never made, disabled before
+
+
+def enabled_deployments(w: World) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in w.admin_ok("GET", f"/compute/orgs/{w.name}/services")}
+
+
+def standing_deployment(w: World) -> str:
+    """A deployment of the target org for the cases that only read (made once, disabled at the end)."""
+    if "deployment" not in w.shared:
+        name = w.shared["deployment"] = fresh_deployment(w)
+        w.teardown.append(lambda: drop_deployment(w, name))
+    return str(w.shared["deployment"])
+
+
+def enable_deployment(w: World, p: Principal, target: str) -> Prep:
+    name = unique("mx")
+
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            assert body(response)["deployment"]["name"] == name
+        assert (name in enabled_deployments(w)) is allowed
+
+    return Prep(
+        kwargs={"json": deployment_body(w, name)}, after=after, cleanup=lambda: drop_deployment(w, name)
+    )
+
+
+def read_deployment(what: str, params: dict[str, str] | None = None) -> Prepare:
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        name = standing_deployment(w)
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            if not allowed:
+                return
+            if what == "list":
+                assert name in {d["name"] for d in body(response)}
+            elif what == "status":
+                assert body(response)["name"] == name and body(response)["config"]["sku_code"] == "xs"
+            elif what == "logs":  # the 0.15 clients' form: one JSON string
+                assert isinstance(body(response), str)
+            else:
+                assert response.headers["content-type"].startswith("text/plain")
+
+        return Prep({"name": name}, {"params": params or {}}, after)
+
+    return prepare
+
+
+def change_deployment(what: str) -> Prepare:
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        name = fresh_deployment(w)
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            listed = enabled_deployments(w)
+            if what == "update":
+                assert listed[name]["config"]["sku_code"] == ("s" if allowed else "xs")
+            else:
+                assert (name in listed) is not allowed
+
+        kwargs = {"json": {"sku_code": "s"}} if what == "update" else {}
+        return Prep({"name": name}, kwargs, after, lambda: drop_deployment(w, name))
+
+    return prepare
+
+
+def compute_offer(what: str) -> Prepare:
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        def after(response: httpx.Response, allowed: bool) -> None:
+            if allowed and what == "regions":
+                assert body(response) == [{"name": "local", "location": None, "default": True}]
+            elif allowed:
+                assert {"xs", "s", "m", "l"} <= {sku["code"] for sku in body(response)}
+
+        return Prep(after=after)
+
+    return prepare
+
+
 # the table ---------------------------------------------------------------------------------------
 
 ORGS, REPOS = "/orgs/{org}", "/repos/{org}/{repo}"
@@ -992,6 +1096,8 @@ CLIENT = ORGS + "/api-clients/{client_id}"
 BUCKET = ORGS + "/buckets/{bucket_id}"
 POLICIES = ORGS + "/settings/virtual-chunk-access-policies"
 V1, META = REPOS, {"collection": "metadata"}
+COMPUTE = "/compute/orgs/{org}"
+DEPLOYMENT = COMPUTE + "/services/{name}"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # public: any Authorization header is ignored
@@ -1231,6 +1337,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", REPOS + "/grants", RepoAction(MANAGE), prepare=list_grants),
     Endpoint("POST", REPOS + "/grants", RepoAction(MANAGE), 200, grant_prep("grant"), True),
     Endpoint("DELETE", REPOS + "/grants/{grantee}", RepoAction(MANAGE), 200, grant_prep("revoke"), True),
+    # compute services
+    Endpoint("POST", COMPUTE + "/services", OrgAction(MANAGE_COMPUTE), 201, enable_deployment),
+    Endpoint("GET", COMPUTE + "/services", OrgAction(VIEW_COMPUTE), prepare=read_deployment("list")),
+    Endpoint("GET", DEPLOYMENT, OrgAction(VIEW_COMPUTE), prepare=read_deployment("status")),
+    Endpoint("GET", DEPLOYMENT + "/logs", OrgAction(VIEW_COMPUTE), prepare=read_deployment("logs")),
+    Endpoint("PATCH", DEPLOYMENT, OrgAction(MANAGE_COMPUTE), 200, change_deployment("update"), True),
+    Endpoint("DELETE", DEPLOYMENT, OrgAction(MANAGE_COMPUTE), 200, change_deployment("disable"), True),
+    Endpoint("GET", COMPUTE + "/regions", OrgAction(VIEW_COMPUTE), prepare=compute_offer("regions")),
+    Endpoint("GET", COMPUTE + "/skus", OrgAction(VIEW_COMPUTE), prepare=compute_offer("skus")),
 )
 
 # Query variants of the same routes: asking about someone else, asking for write access.
@@ -1259,6 +1374,15 @@ VARIANTS: tuple[tuple[str, Endpoint], ...] = (
             REPOS + "/bucket-credentials",
             RepoAction(WRITE),
             prepare=with_params(read_repo(check_null), {"access": "write"}),
+        ),
+    ),
+    (
+        "streamed",
+        Endpoint(
+            "GET",
+            DEPLOYMENT + "/logs",
+            OrgAction(VIEW_COMPUTE),
+            prepare=read_deployment("lines", {"follow_timeout": "1", "tail": "10"}),
         ),
     ),
 )

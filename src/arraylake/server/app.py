@@ -21,6 +21,7 @@ from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.catalog_cache import CatalogCache, invalidate_on_commit
 from arraylake.server.compute.proxy import router as compute_proxy_router
+from arraylake.server.compute.router import router as compute_router
 from arraylake.server.compute.supervisor import supervise
 from arraylake.server.context import AppContext
 from arraylake.server.credentials.vendor import CredentialVendor
@@ -230,6 +231,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(repos_router)
     app.include_router(v1_router)
     app.include_router(v1_contents_router)
+    app.include_router(compute_router)
     app.include_router(compute_proxy_router)
     return app
 

@@ -42,6 +42,8 @@ __all__ = [
     "BucketManager",
     "BucketReader",
     "Caller",
+    "ComputeManager",
+    "ComputeViewer",
     "Ctx",
     "CurrentPrincipal",
     "InOrg",
@@ -153,6 +155,12 @@ OrgViewer = Annotated[InOrg, Depends(_member_may(Action.VIEW_ORG))]
 
 MemberManager = Annotated[InOrg, Depends(_member_may(Action.MANAGE_MEMBERS))]
 """Given to whoever may manage the members and API clients of ``{org}`` (its admins)."""
+
+ComputeViewer = Annotated[InOrg, Depends(_member_may(Action.VIEW_COMPUTE))]
+"""Given to any member of ``{org}``: its compute services, their status and logs."""
+
+ComputeManager = Annotated[InOrg, Depends(_member_may(Action.MANAGE_COMPUTE))]
+"""Given to whoever may enable, change and disable the compute services of ``{org}`` (its admins)."""
 
 
 @cache

@@ -3,6 +3,8 @@
 * Org roles give org-wide rights: ``admin`` everything; ``repo_writer`` creates, reads and writes every
   repo; ``repo_reader`` reads every repo; ``member`` only what is granted to them.
 * Repo grants give ``RepoActions`` on one repo to any principal, member of the org or not.
+* Compute services serve every repo of an org: only its admins enable, change or disable them (a public one
+  opens every repo to anyone); every member sees them, their status and their logs.
 * Only users found orgs, and only where the operator lets them.
 * Outside an org (no membership, no grant there), a principal sees nothing of it: 404, as if it did not
   exist. Inside, without the right: 403.
@@ -28,14 +30,17 @@ class Action(StrEnum):
     READ_BUCKETS = "read bucket configs"
     MANAGE_BUCKETS = "manage bucket configs"
     MANAGE_MEMBERS = "manage members and API clients"
+    VIEW_COMPUTE = "see compute services, their status and logs"
+    MANAGE_COMPUTE = "enable, change or disable compute services"
 
 
-_READER = frozenset({Action.VIEW_ORG, Action.LIST_REPOS, Action.READ_BUCKETS})
+_MEMBER = frozenset({Action.VIEW_ORG, Action.VIEW_COMPUTE})
+_READER = _MEMBER | {Action.LIST_REPOS, Action.READ_BUCKETS}
 ROLE_ACTIONS: dict[OrgRole, frozenset[Action]] = {
     OrgRole.ADMIN: frozenset(Action),
     OrgRole.REPO_WRITER: _READER | {Action.CREATE_REPO},
     OrgRole.REPO_READER: _READER,
-    OrgRole.MEMBER: frozenset({Action.VIEW_ORG}),
+    OrgRole.MEMBER: _MEMBER,
 }
 
 _READ = {RepoActions.CAN_READ, RepoActions.CAN_READ_WITH_FLUX}
