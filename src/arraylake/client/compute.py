@@ -195,10 +195,10 @@ class AsyncComputeClient:
 
         Args:
             tail: Start with the last ``tail`` lines.
-            follow: Keep waiting for new lines, until ``follow_timeout`` seconds pass without one.
+            follow: Keep streaming new lines as they are written, for up to ``follow_timeout`` seconds.
             since: Only lines from this time on (a datetime or an ISO 8601 string).
             until: Only lines before this time.
-            follow_timeout: With ``follow``, how long to wait for a new line (1 to 600 s).
+            follow_timeout: With ``follow``, how long to follow (1 to 600 s).
         """
         params: dict[str, Any] = {"follow_timeout": follow_timeout}
         if follow:
@@ -210,8 +210,8 @@ class AsyncComputeClient:
         if until is not None:
             params["until"] = _iso(until)
         path = self._path("services", name, "logs")
-        quiet = follow_timeout + 30  # the service ends a followed stream after follow_timeout quiet seconds
-        async with self._transport.stream("GET", path, params=params, read_timeout=quiet) as response:
+        longest = follow_timeout + 30  # the service ends a followed stream after follow_timeout seconds
+        async with self._transport.stream("GET", path, params=params, read_timeout=longest) as response:
             async for line in response.aiter_lines():
                 yield line
 
