@@ -101,8 +101,8 @@ def _stored_config(config: ServiceConfig, org: OrgScope, regions: list[str]) -> 
         raise InvalidInput(
             f"the body names org {config.org!r} but the path org {org.org_name!r}; they must match"
         )
-    sku = _checked_sku(config.sku_code or DEFAULT_SKU)
-    region = config.region or regions[0]
+    sku = _checked_sku(DEFAULT_SKU if config.sku_code is None else config.sku_code)
+    region = regions[0] if config.region is None else config.region
     if region not in regions:
         raise InvalidInput(f"unknown region {region!r}: this service offers {', '.join(regions)}")
     min_replicas = DEFAULT_MIN_REPLICAS if config.min_replicas is None else config.min_replicas
@@ -219,7 +219,7 @@ async def update_service(
     if row.desired != records.RUNNING:
         raise Conflict(f"service {name} of org {org.org_name} is disabled: enable it again to change it")
     current = records.config_of(row)
-    sku = _checked_sku(changes.sku_code or row.sku_code)
+    sku = _checked_sku(row.sku_code if changes.sku_code is None else changes.sku_code)
     min_replicas = _first(changes.min_replicas, current.min_replicas, DEFAULT_MIN_REPLICAS)
     max_replicas = _first(changes.max_replicas, current.max_replicas, DEFAULT_MAX_REPLICAS)
     _checked_replicas(min_replicas, max_replicas)
