@@ -38,6 +38,10 @@ GROUPS = {
         "arraylake.cli.bucket",
         "Bucket configs: where an org's repos keep their data (the buckets themselves are not touched).",
     ),
+    "compute": LazyGroup(
+        "arraylake.cli.compute",
+        "Compute services: serve every repo of an org over EDR, WMS, Tiles, DAP2/OPeNDAP or Zarr.",
+    ),
     "config": LazyGroup(
         "arraylake.cli.config_cmd",
         "See and change the configuration: files in `~/.config/arraylake/` (or `$ARRAYLAKE_CONFIG`), "
