@@ -90,14 +90,20 @@ def _serve_command() -> Any:
             )
 
         serve.__doc__ = SERVE_SUMMARY
-        holder = ArraylakeTyper(name="serve", global_options=False, no_args_is_help=False)
-        holder.command("serve", context_settings={"ignore_unknown_options": True})(serve)
+        holder = _holder()
+        anything = {"ignore_unknown_options": True, "allow_extra_args": True}
+        holder.command("serve", context_settings=anything)(serve)
         return typer.main.get_command(holder)
     found = getattr(module, "app", None)
     if found is None:
-        found = ArraylakeTyper(name="serve", global_options=False, no_args_is_help=False)
+        found = _holder()
         found.command("serve")(module.serve)
     return typer.main.get_command(found)
+
+
+def _holder() -> ArraylakeTyper:
+    """A typer app whose one command is the click command ``serve`` becomes."""
+    return ArraylakeTyper(name="serve", global_options=False, no_args_is_help=False, add_completion=False)
 
 
 app = ArraylakeTyper(
