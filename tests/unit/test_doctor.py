@@ -4,6 +4,8 @@ metadata only."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import cf_xarray  # noqa: F401  (the .cf accessor: what the protocol plugins see)
@@ -360,7 +362,17 @@ def test_open_dataset_says_what_is_not_there() -> None:
     with pytest.raises(NotADatasetError, match="the root group holds no arrays"):
         open_dataset(store)
     empty = icechunk.Repository.create(icechunk.in_memory_storage())
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no root group: nothing has been written yet"):
         open_dataset(empty.readonly_session(branch="main").store)
     ds: Any = open_dataset(store, "full")
     assert ds.temp.shape == (4, 2, 5, 8) and ds.chunks == {}  # lazy, without Dask
+
+
+def test_without_xarray_the_doctor_says_which_extra_to_install() -> None:
+    code = (
+        "import sys\nsys.modules['xarray'] = None\n"
+        "from arraylake.client.doctor import open_dataset\n"
+        "try:\n    open_dataset(None)\nexcept ImportError as exc:\n    print(exc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "the dataset doctor needs xarray: pip install 'arraylake-open[xarray]'"

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arraylake.cli import output, repo_contents, repo_migrate, state
+from arraylake.cli import output, repo_contents, repo_doctor, repo_migrate, state
 from arraylake.cli.bucket import reader_access
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
@@ -24,6 +24,7 @@ app = ArraylakeTyper(
     "\n\nRepos are named `ORG/REPO`.",
 )
 app.add_typer(repo_contents.app)
+app.add_typer(repo_doctor.app)
 app.add_typer(repo_migrate.app)
 
 

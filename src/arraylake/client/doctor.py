@@ -178,7 +178,9 @@ def _roles(attrs: Mapping[str, Any]) -> set[str]:
     return {
         role
         for role, criteria in _CRITERIA.items()
-        if any(attrs.get(key) in expected for key, expected in criteria.items())
+        if any(
+            isinstance(attrs.get(key), str) and attrs[key] in expected for key, expected in criteria.items()
+        )
     }
 
 
@@ -452,7 +454,9 @@ def open_dataset(store: Store, group: str | None = None) -> xr.Dataset:
     try:
         node = zarr.open_group(store, path=group or "", mode="r")
     except (zarr.errors.GroupNotFoundError, zarr.errors.ContainsArrayError) as exc:
-        raise FileNotFoundError(f"there is no group {group!r}" if group else "the repo is empty") from exc
+        raise FileNotFoundError(
+            f"there is no group {group!r}" if group else "no root group: nothing has been written yet"
+        ) from exc
     if not any(True for _ in node.array_keys()):
         raise NotADatasetError(f"{where} holds no arrays: not a dataset")
     try:
@@ -483,7 +487,9 @@ def apply_fixes(session: icechunk.Session, fixes: Sequence[AttributeFix], group:
     prefix = f"{group.strip('/')}/" if group and group.strip("/") else ""
     for fix in fixes:
         array = zarr.open_array(session.store, path=f"{prefix}{fix.variable}", mode="r+")
-        unset = {key: value for key, value in fix.attributes.items() if key not in array.attrs}
+        unset: dict[str, Any] = {
+            key: value for key, value in fix.attributes.items() if key not in array.attrs
+        }
         if unset:
             array.update_attributes(unset)
     return session.commit(fix_message(fixes, group))
