@@ -5,6 +5,7 @@ with covjson-pydantic, CSV read with pandas, NetCDF with xarray, and every bad i
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,12 +16,17 @@ import pytest
 import shapely
 import xarray as xr
 from covjson_pydantic.coverage import Coverage, CoverageCollection
+from dask.callbacks import Callback
 
 from tests.dataplane.conftest import cf_dataset, commit_dataset, open_snapshot, serve
 
 xpublish = pytest.importorskip("xpublish")
 
 from arraylake.dataplane.edr import EdrPlugin  # noqa: E402
+from arraylake.dataplane.edr.axes import find_axes  # noqa: E402
+from arraylake.dataplane.edr.covjson import number_list  # noqa: E402
+from arraylake.dataplane.edr.files import csv_text  # noqa: E402
+from arraylake.dataplane.edr.select import load, select_position  # noqa: E402
 
 TRIANGLE = "POLYGON((-40 -30, 60 -30, 10 50, -40 -30))"
 
@@ -496,3 +502,71 @@ def test_an_answer_over_the_limit_is_a_413_before_reading(datasets: dict[str, xr
             },
         )
         assert narrower.status_code == 200, narrower.text
+
+
+# --- reading only what is selected, and sending it in pieces ---------------------------------------------
+
+
+class ChunkReads(Callback):
+    """The chunks Dask reads from the repo while active (in any thread, so also in the server's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: set[tuple[object, ...]] = set()
+
+    def _pretask(self, key: object, dsk: object, state: object) -> None:
+        if isinstance(key, tuple) and str(key[0]).startswith("open_dataset-"):
+            self.keys.add(key)
+
+    def of(self, variable: str) -> set[tuple[object, ...]]:
+        return {key for key in self.keys if str(key[0]).startswith(f"open_dataset-{variable}-")}
+
+
+def test_an_area_reads_only_the_chunks_of_its_selection(
+    datasets: dict[str, xr.Dataset], base: str, http: httpx.Client
+) -> None:
+    # air is chunked two time steps at a time: three chunks, of which one holds 06:00.
+    assert datasets["ds"].air.data.numblocks == (3, 1, 1)
+    with ChunkReads() as reads:
+        response = get(http, f"{base}/ds/edr/area", coords=TRIANGLE, datetime="2024-01-01T06:00Z")
+    assert response.status_code == 200, response.text
+    assert [key[1:] for key in reads.of("air")] == [(0, 0, 0)]
+    assert [key[1:] for key in reads.of("wind")] == [(0, 0, 0)]
+
+
+def test_a_refused_area_reads_nothing(datasets: dict[str, xr.Dataset]) -> None:
+    rest = xpublish.Rest({"ds": datasets["ds"]}, plugins={"edr": EdrPlugin(max_response_bytes=1024)})
+    with serve(rest.app) as url, httpx.Client(timeout=60) as http, ChunkReads() as reads:
+        response = http.get(f"{url}/datasets/ds/edr/area", params={"coords": TRIANGLE})
+    assert response.status_code == 413, response.text
+    assert reads.keys == set()
+
+
+def test_number_lists_and_csv_are_written_in_blocks(datasets: dict[str, xr.Dataset]) -> None:
+    values = np.array([[1.5, np.nan], [np.inf, 250.12346]], dtype="float32")
+    text = b"".join(number_list(values, block=3))
+    assert text == b"[1.5,null,null,250.12346]"
+    assert json.loads(text) == [1.5, None, None, pytest.approx(250.12346)]
+    assert b"".join(number_list(np.array([3, 4, 5]), block=2)) == b"[3,4,5]"
+
+    ds = datasets["ds"]
+    axes = find_axes(ds)
+    selection = load(select_position(ds, axes, shapely.from_wkt("POINT(1 1)"), ["air"], None, None))
+    whole = b"".join(csv_text(selection))
+    assert b"".join(csv_text(selection, rows_per_block=4)) == whole
+    assert whole.splitlines()[1].startswith(b"2024-01-01T00:00:00Z,5.0,5.0,")
+
+
+def test_multipoint_as_csv_and_netcdf(base: str, http: httpx.Client, datasets: dict[str, xr.Dataset]) -> None:
+    ds = datasets["ds"]
+    params = {"coords": "MULTIPOINT((1 1), (-121 33))", "parameter-name": "wind"}
+    table = pd.read_csv(io.StringIO(http.get(f"{base}/ds/edr/position", params={**params, "f": "csv"}).text))
+    assert list(table.columns) == ["time", "x", "y", "wind"]
+    assert len(table) == 2 * ds.sizes["time"]
+    for (x, y), rows in table.groupby(["x", "y"]):
+        np.testing.assert_allclose(rows.wind, ds.wind.sel(lon=x, lat=y).values, rtol=1e-6)
+    answer = xr.open_dataset(
+        io.BytesIO(http.get(f"{base}/ds/edr/position", params={**params, "f": "netcdf"}).content)
+    ).load()
+    assert answer.wind.sizes == {"point": 2, "time": ds.sizes["time"]}
+    np.testing.assert_array_equal(answer.wind.isel(point=1).values, nearest(ds, -121, 33).wind.values)

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from .select import POINT_DIM, Selection
 MEDIA_TYPE = "application/prs.coverage+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 _ROLE_ORDER = ("t", "z", "y", "x")
+NUMBERS_PER_BLOCK = 1 << 18
 
 
 def parameter(var: xr.DataArray, name: str) -> dict[str, Any]:
@@ -44,28 +47,42 @@ def _referencing(has_t: bool, has_z: bool) -> list[dict[str, Any]]:
     return systems
 
 
-class _RawValues:
-    """Number lists written as text by numpy (short, exact float32 repr) and spliced into the document."""
+def number_list(values: np.ndarray, block: int = NUMBERS_PER_BLOCK) -> Iterator[bytes]:
+    """A JSON list of numbers, written by numpy (shortest exact repr, so float32 stays short) a block at a
+    time; NaN and infinities are ``null``."""
+    flat = np.asarray(values).ravel()
+    if flat.dtype == bool:
+        flat = flat.astype("int8")
+    floating = np.issubdtype(flat.dtype, np.floating)
+    yield b"["
+    for start in range(0, flat.size, block):
+        part = flat[start : start + block]
+        text = part.astype(str)
+        if floating:
+            text = np.where(np.isfinite(part), text, "null")
+        yield (("," if start else "") + ",".join(text.tolist())).encode()
+    yield b"]"
+
+
+class _Document:
+    """A JSON document whose number lists are written apart (see ``number_list``): the skeleton holds a
+    token where each list goes."""
 
     def __init__(self) -> None:
         self._token = uuid.uuid4().hex
-        self._texts: list[str] = []
+        self._arrays: list[np.ndarray] = []
 
-    def add(self, values: np.ndarray) -> str:
-        flat = np.asarray(values).ravel()
-        if flat.dtype == bool:
-            flat = flat.astype("int8")
-        text = flat.astype(str)
-        if np.issubdtype(flat.dtype, np.floating):
-            text = np.where(np.isfinite(flat), text, "null")
-        self._texts.append("[" + ",".join(text.tolist()) + "]")
-        return f"{self._token}:{len(self._texts) - 1}"
+    def values(self, values: np.ndarray) -> str:
+        self._arrays.append(values)
+        return f"{self._token}:{len(self._arrays) - 1}"
 
-    def dumps(self, document: dict[str, Any]) -> bytes:
-        out = json.dumps(document, separators=(",", ":"))
-        for i, text in enumerate(self._texts):
-            out = out.replace(f'"{self._token}:{i}"', text, 1)
-        return out.encode()
+    def chunks(self, skeleton: dict[str, Any]) -> Iterator[bytes]:
+        pieces = re.split(f'"{self._token}:(\\d+)"', json.dumps(skeleton, separators=(",", ":")))
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                yield from number_list(self._arrays[int(piece)])
+            else:
+                yield piece.encode()
 
 
 def _axis_values(data: xr.Dataset, name: str | None) -> list[Any] | None:
@@ -86,7 +103,7 @@ def _domain_type(selection: Selection, nt: int | None, nz: int | None) -> str:
     return "VerticalProfile" if nt is None or nt <= 1 else "Grid"
 
 
-def _coverage(selection: Selection, data: xr.Dataset, raw: _RawValues) -> dict[str, Any]:
+def _coverage(selection: Selection, data: xr.Dataset, doc: _Document) -> dict[str, Any]:
     axes = selection.axes
     values = {role: _axis_values(data, getattr(axes, role)) for role in _ROLE_ORDER}
     t, z = values["t"], values["z"]
@@ -102,7 +119,7 @@ def _coverage(selection: Selection, data: xr.Dataset, raw: _RawValues) -> dict[s
             "dataType": "float" if floating else "integer",
             "axisNames": [roles[str(d)] for d in dims],
             "shape": list(var.shape),
-            "values": raw.add(var.values),
+            "values": doc.values(var.values),
         }
     domain_type = _domain_type(selection, None if t is None else len(t), None if z is None else len(z))
     return {
@@ -112,15 +129,15 @@ def _coverage(selection: Selection, data: xr.Dataset, raw: _RawValues) -> dict[s
     }
 
 
-def coverage_json(selection: Selection) -> bytes:
-    """The CoverageJSON document of a loaded selection."""
+def coverage_json(selection: Selection) -> Iterator[bytes]:
+    """The CoverageJSON document of a loaded selection, in pieces."""
     data, axes = selection.data, selection.axes
-    raw = _RawValues()
+    doc = _Document()
     parameters = {str(name): parameter(var, str(name)) for name, var in data.data_vars.items()}
     referencing = _referencing(axes.t in data.coords, axes.z in data.coords)
     if selection.multipoint:
         coverages = [
-            _coverage(selection, data.isel({POINT_DIM: i}), raw) for i in range(data.sizes[POINT_DIM])
+            _coverage(selection, data.isel({POINT_DIM: i}), doc) for i in range(data.sizes[POINT_DIM])
         ]
         document: dict[str, Any] = {
             "type": "CoverageCollection",
@@ -130,7 +147,7 @@ def coverage_json(selection: Selection) -> bytes:
             "coverages": coverages,
         }
     else:
-        document = _coverage(selection, data, raw)
+        document = _coverage(selection, data, doc)
         document["domain"]["referencing"] = referencing
         document["parameters"] = parameters
-    return raw.dumps(document)
+    return doc.chunks(document)

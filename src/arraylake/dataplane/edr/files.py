@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .axes import iso_times
 from .select import Selection
 
 CSV_MEDIA_TYPE = "text/csv"
 NETCDF_MEDIA_TYPE = "application/x-netcdf"
 _INSIDE = "__inside__"
+ROWS_PER_BLOCK = 100_000
+ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def csv_text(selection: Selection) -> bytes:
+def csv_text(selection: Selection, rows_per_block: int = ROWS_PER_BLOCK) -> Iterator[bytes]:
     """One row per time step (and level) of each point or cell in the area: columns ``time``, ``x``, ``y``,
     ``z`` (those the data has), then the parameters; times in ISO 8601 UTC."""
     axes, data = selection.axes, selection.data
@@ -28,11 +30,16 @@ def csv_text(selection: Selection) -> bytes:
         frame = frame[frame.pop(_INSIDE).astype(bool)]
     renames = {axes.t: "time", axes.x: "x", axes.y: "y", axes.z: "z"}
     frame = frame.rename(columns={k: v for k, v in renames.items() if k is not None})
-    if "time" in frame and pd.api.types.is_datetime64_any_dtype(frame["time"]):
-        frame["time"] = iso_times(frame["time"].to_numpy())
     leading = [c for c in ("time", "x", "y", "z") if c in frame]
-    columns = leading + [str(name) for name in data.data_vars if name != _INSIDE]
-    return frame[columns].to_csv(index=False).encode()
+    return _csv_blocks(
+        frame[leading + [str(name) for name in data.data_vars if name != _INSIDE]], rows_per_block
+    )
+
+
+def _csv_blocks(frame: pd.DataFrame, rows_per_block: int) -> Iterator[bytes]:
+    for start in range(0, max(len(frame), 1), rows_per_block):
+        block = frame.iloc[start : start + rows_per_block]
+        yield block.to_csv(index=False, header=start == 0, date_format=ISO_UTC).encode()
 
 
 @cache
@@ -54,7 +61,7 @@ def _netcdf3_compatible(data: xr.Dataset) -> xr.Dataset:
     return data
 
 
-def netcdf_bytes(selection: Selection) -> bytes:
+def netcdf_bytes(selection: Selection) -> Iterator[bytes]:
     """The selection as a NetCDF file, with the source's names and CF attributes."""
     data = selection.data.copy()
     for var in data.variables.values():
@@ -62,4 +69,4 @@ def netcdf_bytes(selection: Selection) -> bytes:
     engine = _netcdf_engine()
     if engine == "scipy":
         data = _netcdf3_compatible(data)
-    return bytes(data.to_netcdf(engine=engine))
+    return iter([bytes(data.to_netcdf(engine=engine))])
