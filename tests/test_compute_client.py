@@ -109,6 +109,8 @@ def test_async_client(service: ArraylakeService, org: Org) -> None:
             deployment = DeploymentInfo.model_validate(answer["deployment"])
             assert deployment.config.sku_code == "s" and deployment.config.service_type == "dap2"
             assert [d.name for d in await services.list_enabled()] == ["dap-b"]
+            direct = AsyncComputeClient(service.url, org.token, org.name)  # as 0.15 built it
+            assert [d.name for d in await direct.list_enabled()] == ["dap-b"]
             assert (await services.get_status("dap-b"))["config"]["sku_code"] == "s"
 
             started = time.monotonic()
