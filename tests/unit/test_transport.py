@@ -254,6 +254,19 @@ async def test_connection_refused_after_the_service_answered_is_retried(mode: st
     await t.aclose()
 
 
+async def test_a_streamed_answer_is_retried_like_any_other_then_read_line_by_line(peer: Peer) -> None:
+    path = peer.script(Reply(503, {"detail": "busy"}), Reply(200, raw=b"one\ntwo\n"))
+    transport = Transport(peer.url, TOKEN, TransportSettings(timeout=10))
+    async with transport.stream("GET", path, params={"tail": 2}, read_timeout=40) as response:
+        assert [line async for line in response.aiter_lines()] == ["one", "two"]
+    assert [s.path for s in peer.requests_to(path)] == [f"{path}?tail=2"] * 2
+    missing = peer.script(Reply(404, {"detail": "no service nope"}))
+    with pytest.raises(ArraylakeNotFoundError, match="no service nope"):
+        async with transport.stream("GET", missing):
+            pass
+    await transport.aclose()
+
+
 # ------------------------------------------------------------------------------------ error responses
 
 
