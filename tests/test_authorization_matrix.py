@@ -1089,6 +1089,13 @@ def compute_offer(what: str) -> Prepare:
     return prepare
 
 
+def no_deployment(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        assert response.json()["detail"] == f"compute service nope not found in org {w.name}"
+
+    return Prep({"deployment": "nope", "path": "repo/main/zarr/zarr.json"}, after=after)
+
+
 # the table ---------------------------------------------------------------------------------------
 
 ORGS, REPOS = "/orgs/{org}", "/repos/{org}/{repo}"
@@ -1097,6 +1104,7 @@ BUCKET = ORGS + "/buckets/{bucket_id}"
 POLICIES = ORGS + "/settings/virtual-chunk-access-policies"
 V1, META = REPOS, {"collection": "metadata"}
 COMPUTE = "/compute/orgs/{org}"
+SERVICE_DATA = "/v1/services/{deployment}/{org}/{path:path}"
 DEPLOYMENT = COMPUTE + "/services/{name}"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -1346,6 +1354,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", DEPLOYMENT, OrgAction(MANAGE_COMPUTE), 200, change_deployment("disable"), True),
     Endpoint("GET", COMPUTE + "/regions", OrgAction(VIEW_COMPUTE), prepare=compute_offer("regions")),
     Endpoint("GET", COMPUTE + "/skus", OrgAction(VIEW_COMPUTE), prepare=compute_offer("skus")),
+    # a deployment's data URLs: the proxy checks no token, the deployment's data plane authenticates
+    Endpoint("GET", SERVICE_DATA, Public(404), prepare=no_deployment),
+    Endpoint("POST", SERVICE_DATA, Public(404), prepare=no_deployment),
 )
 
 # Query variants of the same routes: asking about someone else, asking for write access.
