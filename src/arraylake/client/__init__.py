@@ -14,8 +14,8 @@ Only the client uses this package; what it shares with the service (``arraylake.
 (:class:`AsyncClient`, composed of one group of methods per resource: ``repos``, ``opening`` (``/open``),
 ``buckets``, ``orgs``, on ``base``); ``sync_client`` (:class:`Client`, generated from it, run on
 ``io_loop``); ``transport`` (HTTP); ``storage_credentials`` (the refresher Icechunk calls); ``login`` and
-``token_file`` (the saved user login); ``uris`` (bucket URIs). Modules load on first use, so the command
-line imports only what it needs.
+``token_file`` (the saved user login); ``uris`` (bucket URIs); ``compute`` (an org's compute services, from
+``get_services``). Modules load on first use, so the command line imports only what it needs.
 """
 
 from __future__ import annotations
