@@ -32,10 +32,11 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_client_modules_never_import_the_server() -> None:
+    # The data plane (extra `compute`) serves HTTP itself, with FastAPI under xpublish: it is checked below.
     client_files = [
         p
         for p in PACKAGE.rglob("*.py")
-        if "server" not in p.relative_to(PACKAGE).parts and p.name != "server.py"
+        if not {"server", "dataplane"} & set(p.relative_to(PACKAGE).parts) and p.name != "server.py"
     ]
     assert len(client_files) > 5
     for path in client_files:
@@ -44,6 +45,16 @@ def test_client_modules_never_import_the_server() -> None:
             for m in imported_modules(path)
             if m.startswith("arraylake.server") or m.split(".")[0] in SERVER_ONLY
         }
+        assert not offending, f"{path.relative_to(PACKAGE)} imports {offending}"
+
+
+def test_data_plane_never_imports_the_service() -> None:
+    """The data plane is stateless: it reaches the catalog only through the service's HTTP API, so that any
+    number of its processes can run on other machines."""
+    files = list((PACKAGE / "dataplane").rglob("*.py"))
+    assert len(files) > 5
+    for path in files:
+        offending = {m for m in imported_modules(path) if m.startswith("arraylake.server")}
         assert not offending, f"{path.relative_to(PACKAGE)} imports {offending}"
 
 
