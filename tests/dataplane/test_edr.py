@@ -71,6 +71,18 @@ def bare_dataset() -> xr.Dataset:
     return xr.Dataset({"v": (("a", "b"), np.ones((3, 4)))}, coords={"a": [0, 1, 2], "b": [0, 1, 2, 3]})
 
 
+def curvilinear_dataset() -> xr.Dataset:
+    """Latitude and longitude as 2-D coordinates of a (y, x) grid."""
+    lat, lon = np.meshgrid(np.linspace(40, 50, 3), np.linspace(0, 10, 4), indexing="ij")
+    return xr.Dataset(
+        {"v": (("y", "x"), np.ones((3, 4)))},
+        coords={
+            "lat": (("y", "x"), lat, {"standard_name": "latitude", "units": "degrees_north"}),
+            "lon": (("y", "x"), lon, {"standard_name": "longitude", "units": "degrees_east"}),
+        },
+    )
+
+
 @pytest.fixture(scope="module")
 def datasets(
     committed: tuple[object, str, xr.Dataset], tmp_path_factory: pytest.TempPathFactory
@@ -79,7 +91,12 @@ def datasets(
     repo, snapshot, _ = committed
     opened = {"ds": open_snapshot(repo, snapshot)}  # type: ignore[arg-type]
     regional = cf_dataset().sel(lon=slice(-60, 60), lat=slice(60, -60))
-    for name, ds in (("levels", levels_dataset()), ("regional", regional), ("bare", bare_dataset())):
+    for name, ds in (
+        ("levels", levels_dataset()),
+        ("regional", regional),
+        ("bare", bare_dataset()),
+        ("curvilinear", curvilinear_dataset()),
+    ):
         other, snap = commit_dataset(Path(tmp_path_factory.mktemp(name)) / "repo", ds)
         opened[name] = open_snapshot(other, snap)
     return opened
@@ -390,6 +407,12 @@ def test_levels_select_by_z(base: str, http: httpx.Client, datasets: dict[str, x
         np.array(profile.ranges["temp"].values, "float32"), expected.sel(plev=[850, 500]).isel(time=1).values
     )
 
+    static = pd.read_csv(
+        io.StringIO(get(http, url, coords="POINT(120 30)", f="csv", **{"parameter-name": "orog"}).text)
+    )
+    assert list(static.columns) == ["x", "y", "orog"]
+    assert static.orog.tolist() == [pytest.approx(float(ds.orog.sel(lon=120, lat=30)))]
+
     table = pd.read_csv(io.StringIO(get(http, url, coords="POINT(120 30)", z="250", f="csv").text))
     assert list(table.columns)[:4] == ["time", "x", "y", "z"]
     assert set(table.columns[4:]) == {"temp", "orog"}
@@ -479,6 +502,12 @@ def test_dataset_without_xy_axes_points_at_repo_doctor(base: str, http: httpx.Cl
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert "X and Y axis" in detail and "`axis: X`" in detail and "arraylake repo doctor" in detail
+
+
+def test_a_curvilinear_grid_is_named_as_such(base: str, http: httpx.Client) -> None:
+    response = http.get(f"{base}/curvilinear/edr/position", params={"coords": "POINT(1 45)"})
+    assert response.status_code == 422, response.text
+    assert "lat, lon are multi-dimensional (a curvilinear grid)" in response.json()["detail"]
 
 
 def test_an_answer_over_the_limit_is_a_413_before_reading(datasets: dict[str, xr.Dataset]) -> None:

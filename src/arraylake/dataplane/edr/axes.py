@@ -53,8 +53,18 @@ def _candidates(ds: xr.Dataset, axis: str, coordinate: str) -> list[str]:
 
 def find_axes(ds: xr.Dataset) -> GridAxes:
     """The grid axes of ``ds``; a 422 naming what is missing when it has no 1-D X and Y coordinates."""
-    x = _first_dimension_coordinate(ds, _candidates(ds, "X", "longitude"))
-    y = _first_dimension_coordinate(ds, _candidates(ds, "Y", "latitude"))
+    x_candidates, y_candidates = _candidates(ds, "X", "longitude"), _candidates(ds, "Y", "latitude")
+    x = _first_dimension_coordinate(ds, x_candidates)
+    y = _first_dimension_coordinate(ds, y_candidates)
+    multidimensional = sorted(
+        {n for n in (*x_candidates, *y_candidates) if n in ds.coords and ds[n].ndim > 1}
+    )
+    if (x is None or y is None) and multidimensional:
+        raise HTTPException(
+            status_code=422,
+            detail=f"EDR here queries rectilinear grids (1-D X and Y dimension coordinates); this dataset's "
+            f"{', '.join(multidimensional)} are multi-dimensional (a curvilinear grid)",
+        )
     if x is None or y is None:
         missing = " and ".join(role for role, name in (("X", x), ("Y", y)) if name is None)
         raise HTTPException(

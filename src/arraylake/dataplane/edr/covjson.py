@@ -36,10 +36,13 @@ def parameter(var: xr.DataArray, name: str) -> dict[str, Any]:
     return result
 
 
-def _referencing(has_t: bool, has_z: bool) -> list[dict[str, Any]]:
-    systems: list[dict[str, Any]] = [
-        {"coordinates": ["x", "y"], "system": {"type": "GeographicCRS", "id": CRS84}},
-    ]
+def _referencing(geographic: bool, has_t: bool, has_z: bool) -> list[dict[str, Any]]:
+    horizontal = (
+        {"type": "GeographicCRS", "id": CRS84}
+        if geographic
+        else {"type": "ProjectedCRS", "description": {"en": "the dataset's own X/Y coordinates"}}
+    )
+    systems: list[dict[str, Any]] = [{"coordinates": ["x", "y"], "system": horizontal}]
     if has_t:
         systems.append({"coordinates": ["t"], "system": {"type": "TemporalRS", "calendar": "Gregorian"}})
     if has_z:
@@ -134,7 +137,7 @@ def coverage_json(selection: Selection) -> Iterator[bytes]:
     data, axes = selection.data, selection.axes
     doc = _Document()
     parameters = {str(name): parameter(var, str(name)) for name, var in data.data_vars.items()}
-    referencing = _referencing(axes.t in data.coords, axes.z in data.coords)
+    referencing = _referencing(axes.x_is_longitude, axes.t in data.coords, axes.z in data.coords)
     if selection.multipoint:
         coverages = [
             _coverage(selection, data.isel({POINT_DIM: i}), doc) for i in range(data.sizes[POINT_DIM])

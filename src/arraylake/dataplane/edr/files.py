@@ -25,6 +25,8 @@ def csv_text(selection: Selection, rows_per_block: int = ROWS_PER_BLOCK) -> Iter
     axes, data = selection.axes, selection.data
     if selection.inside is not None:
         data = data.assign({_INSIDE: ((axes.y, axes.x), selection.inside)})
+    if not data.sizes:  # one point of fields without time or levels: one row
+        data = data.expand_dims(axes.x)
     frame = data.to_dataframe().reset_index()
     if selection.inside is not None:
         frame = frame[frame.pop(_INSIDE).astype(bool)]
