@@ -32,8 +32,8 @@ TRIANGLE = "POLYGON((-40 -30, 60 -30, 10 50, -40 -30))"
 
 
 def levels_dataset() -> xr.Dataset:
-    """Longitudes 0..355 and pressure levels (Z): ``temp`` on time x plev x lat x lon, ``orog`` on lat x lon
-    (no time, no level)."""
+    """Longitudes 0..355 and pressure levels (Z): ``temp`` on time x plev x lat x lon; ``orog`` and ``land``
+    (uint8, values over int8) on lat x lon; attributes NetCDF 3 cannot hold as they are."""
     rng = np.random.default_rng(1)
     time = pd.date_range("2024-03-01", periods=3, freq="12h")
     plev = np.array([1000.0, 850.0, 500.0, 250.0])
@@ -49,6 +49,7 @@ def levels_dataset() -> xr.Dataset:
                 {"units": "K", "standard_name": "air_temperature"},
             ),
             "orog": (("lat", "lon"), orog, {"units": "m", "standard_name": "surface_altitude"}),
+            "land": (("lat", "lon"), (orog > 1500).astype("uint8") * 200, {"flag_values": [0, 200]}),
         },
         coords={
             "time": ("time", time, {"axis": "T", "standard_name": "time"}),
@@ -60,7 +61,12 @@ def levels_dataset() -> xr.Dataset:
             "lat": ("lat", lat, {"standard_name": "latitude", "units": "degrees_north"}),
             "lon": ("lon", lon, {"standard_name": "longitude", "units": "degrees_east"}),
         },
-        attrs={"title": "levels on 0..360 longitudes"},
+        attrs={
+            "title": "levels on 0..360 longitudes",
+            "reviewed": True,
+            "source": {"model": "x"},
+            "big": 2**40,
+        },
     )
     ds["temp"].encoding = {"chunks": (1, 2, lat.size, lon.size)}
     return ds
@@ -157,7 +163,7 @@ def test_collection_of_levels_on_0_360_longitudes(base: str, http: httpx.Client)
     assert doc["extent"]["spatial"]["bbox"] == [[-180.0, -60.0, 180.0, 60.0]]
     assert doc["extent"]["vertical"]["interval"] == [[250.0, 1000.0]]
     assert doc["extent"]["vertical"]["values"] == [1000.0, 850.0, 500.0, 250.0]
-    assert set(doc["parameter_names"]) == {"temp", "orog"}
+    assert set(doc["parameter_names"]) == {"temp", "orog", "land"}
 
 
 # --- position ----------------------------------------------------------------------------------------------
@@ -415,7 +421,12 @@ def test_levels_select_by_z(base: str, http: httpx.Client, datasets: dict[str, x
 
     table = pd.read_csv(io.StringIO(get(http, url, coords="POINT(120 30)", z="250", f="csv").text))
     assert list(table.columns)[:4] == ["time", "x", "y", "z"]
-    assert set(table.columns[4:]) == {"temp", "orog"}
+    assert set(table.columns[4:]) == {"temp", "orog", "land"}
+
+    answer = xr.open_dataset(io.BytesIO(get(http, url, coords="POINT(120 30)", z="250", f="netcdf").content))
+    np.testing.assert_array_equal(answer.temp.values, expected.sel(plev=[250]).values)
+    assert int(answer.land) == int(ds.land.sel(lon=120, lat=30))
+    assert answer.attrs["reviewed"] == 1 and json.loads(answer.attrs["source"]) == {"model": "x"}
     np.testing.assert_allclose(table.temp, expected.sel(plev=250).values, rtol=1e-6)
 
 

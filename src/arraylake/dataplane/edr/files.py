@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,23 +53,40 @@ def _netcdf_engine() -> str:
 
 
 def _netcdf3_compatible(data: xr.Dataset) -> xr.Dataset:
-    """NetCDF 3 has no 64-bit or unsigned integers and no booleans: narrow what fits, else use doubles."""
+    """NetCDF 3 has no 64-bit or unsigned integers and no booleans: the smallest signed type that holds the
+    values, else doubles."""
     for name, var in data.variables.items():
         if var.dtype == bool:
             data[name] = var.astype("int8")
-        elif np.issubdtype(var.dtype, np.integer) and var.dtype.itemsize * 8 >= 32 and var.dtype != np.int32:
-            fits = var.size == 0 or (
-                np.iinfo("int32").min <= var.min() and var.max() <= np.iinfo("int32").max
-            )
-            data[name] = var.astype("int32" if fits else "float64")
+        elif np.issubdtype(var.dtype, np.integer) and var.dtype not in (np.int8, np.int16, np.int32):
+            low, high = (int(var.min()), int(var.max())) if var.size else (0, 0)
+            fitting = [t for t in ("int16", "int32") if np.iinfo(t).min <= low and high <= np.iinfo(t).max]
+            data[name] = var.astype(fitting[0] if fitting else "float64")
     return data
+
+
+def _attribute(value: Any) -> Any:
+    """An attribute value NetCDF can hold: text, numbers, flat lists of numbers; anything else as JSON."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if isinstance(value, int) and not np.iinfo("int32").min <= value <= np.iinfo("int32").max:
+        return float(value)
+    if isinstance(value, str | int | float | np.number):
+        return value
+    if isinstance(value, list | tuple | np.ndarray):
+        array = np.asarray(value)
+        if array.ndim == 1 and array.size and np.issubdtype(array.dtype, np.number):
+            return array if array.dtype.itemsize <= 4 else array.astype("float64")
+    return json.dumps(value, default=str)
 
 
 def netcdf_bytes(selection: Selection) -> Iterator[bytes]:
     """The selection as a NetCDF file, with the source's names and CF attributes."""
     data = selection.data.copy()
+    data.attrs = {str(k): _attribute(v) for k, v in data.attrs.items()}
     for var in data.variables.values():
         var.encoding = {}
+        var.attrs = {str(k): _attribute(v) for k, v in var.attrs.items()}
     engine = _netcdf_engine()
     if engine == "scipy":
         data = _netcdf3_compatible(data)

@@ -72,15 +72,16 @@ def geometry(coords: str | None, kinds: tuple[str, ...], example: str) -> BaseGe
 
 
 def queryable_parameters(ds: xr.Dataset, axes: GridAxes) -> list[str]:
-    """Numeric data variables on the X and Y dimensions whose other dimensions are only Z and T."""
+    """Numeric data variables on the X and Y dimensions whose other dimensions are only Z and T, by name
+    (the order a store lists them in may vary)."""
     allowed = set(axes.role_of())
-    return [
+    return sorted(
         str(name)
         for name, var in ds.data_vars.items()
         if {axes.x, axes.y} <= set(var.dims)
         and set(var.dims) <= allowed
         and (np.issubdtype(var.dtype, np.number) or var.dtype == bool)
-    ]
+    )
 
 
 def parameters(ds: xr.Dataset, axes: GridAxes, names: str | None) -> list[str]:
