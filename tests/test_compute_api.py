@@ -525,6 +525,23 @@ def test_listings_that_each_client_can_parse(quiet: Compute) -> None:
     assert listing(None) == {edr.name: "sleeping", tiles.name: "progressing"}
     observe(quiet.org, edr.name, status=ServiceStatus.QUOTA_EXCEEDED.value)
     assert listing("0.15.0") == {edr.name: "unknown"}
+    assert listing("0.23.1") == {edr.name: "unknown", tiles.name: "progressing"}
+
+
+def test_the_0_15_client_reads_its_own_field_names(quiet: Compute) -> None:
+    """Before 0.18 the hosted client called ``min_replicas`` ``replicas`` and the dataset cache's settings
+    ``cache_ttl`` and ``cache_size``: its listing carries those names too."""
+    info = quiet.enabled(service_type="dap2", min_replicas=2, store_cache_ttl=30, store_cache_size=5)
+    headers = {"client-name": "arraylake-python-client", "client-version": "0.15.0"}
+    [config] = [d["config"] for d in quiet.http.get(f"{quiet.base}/services", headers=headers).json()]
+    assert {k: config[k] for k in ("replicas", "cache_ttl", "cache_size", "min_replicas")} == {
+        "replicas": 2,
+        "cache_ttl": 30,
+        "cache_size": 5,
+        "min_replicas": 2,
+    }
+    [ours] = quiet.listed()
+    assert "replicas" not in ours["config"] and ours["name"] == info.name
 
 
 # ------------------------------------------------------------------------------------------- who may

@@ -12,8 +12,8 @@ Usage::
 
 It prints one line per step and exits with status 1 at the first step that fails, after printing the
 failure (and, for HTTP errors, the status code and the service's answer).
-Not covered, because the service does not offer them yet: the permission check, the token lookup and
-the compute services.
+Not covered, because the service does not offer them yet: the permission check and the token lookup.
+The compute services have a scenario of their own, ``compute_scenario.py``.
 """
 
 from __future__ import annotations

@@ -64,14 +64,14 @@ async def enable_service(config: ServiceConfig, call: ComputeManager, request: R
 
 
 @router.get("/services", response_model=list[DeploymentInfo])
-async def list_services(call: ComputeViewer, request: Request) -> list[DeploymentInfo]:
-    """The org's enabled compute services."""
+async def list_services(call: ComputeViewer, request: Request) -> JSONResponse:
+    """The org's enabled compute services (for the hosted clients of the 0.x line, in their terms)."""
     async with call.ctx.reader.connect() as conn:
         infos = await service.list_services(conn, call.member, public_base=_base(request, call))
     client = service.hosted_client_version(
         request.headers.get("client-name"), request.headers.get("client-version")
     )
-    return service.in_client_dialect(infos, client)
+    return JSONResponse(service.in_client_dialect(infos, client))
 
 
 @router.get(SERVICE, response_model=DeploymentInfo)

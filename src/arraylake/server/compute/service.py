@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -261,6 +262,7 @@ _FIRST_STATUSES = {
     ServiceStatus.UNKNOWN,
     ServiceStatus.ERROR,
 }
+_FIRST_NAMES = {"replicas": "min_replicas", "cache_ttl": "store_cache_ttl", "cache_size": "store_cache_size"}
 
 
 def hosted_client_version(name: str | None, version: str | None) -> tuple[int, int] | None:
@@ -272,18 +274,22 @@ def hosted_client_version(name: str | None, version: str | None) -> tuple[int, i
     return (int(found[1]), int(found[2])) if found else None
 
 
-def in_client_dialect(infos: list[DeploymentInfo], client: tuple[int, int] | None) -> list[DeploymentInfo]:
-    """A listing that the asking client can parse: the hosted client before 1.0 knows only four statuses
-    (a sleeping deployment answers, so it is ``available``; others are ``unknown``), and before 0.23 no
-    ``tiles`` type (such deployments are left out of its listing)."""
+def in_client_dialect(infos: list[DeploymentInfo], client: tuple[int, int] | None) -> list[dict[str, Any]]:
+    """A listing, as JSON, that the asking client can parse and read in its own terms. The hosted client
+    before 1.0 knows only four statuses (a sleeping deployment answers, so it is ``available``; others are
+    ``unknown``); before 0.23 no ``tiles`` type (such deployments are left out of its listing); before 0.18
+    it reads ``replicas``, ``cache_ttl`` and ``cache_size`` (given alongside our names)."""
     if client is None or client >= (1, 0):
-        return infos
-    seen = []
+        return [info.model_dump(mode="json") for info in infos]
+    listing = []
     for info in infos:
         if client < (0, 23) and info.config.service_type is ServiceType.TILES:
             continue
         status = info.status
         if status not in _FIRST_STATUSES:
             status = ServiceStatus.AVAILABLE if status is ServiceStatus.SLEEPING else ServiceStatus.UNKNOWN
-        seen.append(info.model_copy(update={"status": status}))
-    return seen
+        item = info.model_copy(update={"status": status}).model_dump(mode="json")
+        if client < (0, 18):
+            item["config"].update({old: item["config"][new] for old, new in _FIRST_NAMES.items()})
+        listing.append(item)
+    return listing
