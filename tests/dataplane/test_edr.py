@@ -224,6 +224,13 @@ def test_position_selects_parameters_and_datetimes(
     assert open_start.ranges["air"].shape == [2]
 
 
+@pytest.mark.parametrize("f", ["covjson", "json", "CoverageJSON", "cf_covjson"])
+def test_coveragejson_format_names(base: str, http: httpx.Client, f: str) -> None:
+    response = get(http, f"{base}/ds/edr/position", coords="POINT(1 1)", f=f, crs="CRS84")
+    assert response.status_code == 200, response.text
+    Coverage.model_validate_json(response.content)
+
+
 def test_multipoint_is_a_collection_of_point_series(
     base: str, http: httpx.Client, datasets: dict[str, xr.Dataset]
 ) -> None:
@@ -462,6 +469,7 @@ def test_levels_select_by_z(base: str, http: httpx.Client, datasets: dict[str, x
         ("position", {"coords": "POINT(1 2)", "datetime": "2024-01-02/2024-01-01"}, "start is after the end"),
         ("position", {"coords": "POINT(1 2)", "z": "500"}, "no vertical (Z) axis"),
         ("position", {"coords": "POINT(1 2)", "f": "geotiff"}, "f=cf_covjson, covjson"),
+        ("position", {"coords": "POINT(1 2)", "crs": "EPSG:3857"}, "coords are CRS84 longitude/latitude"),
     ],
 )
 def test_bad_input_is_a_422_that_says_what_was_expected(

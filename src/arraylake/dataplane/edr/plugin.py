@@ -57,6 +57,7 @@ ParameterName = Annotated[
 Datetime = Annotated[str | None, Query(description="An instant (the nearest step), or start/end, .. open")]
 Z = Annotated[str | None, Query(description="A level (the nearest), levels a,b,... or an interval a/b")]
 Format = Annotated[str | None, Query(description="cf_covjson (default), csv or netcdf")]
+Crs = Annotated[str | None, Query(description="CRS84, the one CRS of coords")]
 
 
 def grid_axes(request: Request, dataset: xr.Dataset, cache: cachey.Cache) -> GridAxes:
@@ -98,8 +99,10 @@ class EdrPlugin(Plugin):
             datetime: str | None,
             z: str | None,
             f: str | None,
+            crs: str | None,
         ) -> StreamingResponse:
             fmt = query.output_format(f)
+            query.check_crs(crs)
             axes = grid_axes(request, dataset, cache)
             geometry = query.geometry(coords, kind.geometries, kind.example)
             params = query.parameters(dataset, axes, parameter_name)
@@ -136,11 +139,12 @@ class EdrPlugin(Plugin):
             datetime: Datetime = None,
             z: Z = None,
             f: Format = None,
+            crs: Crs = None,
             dataset: xr.Dataset = Depends(deps.dataset),
             cache: cachey.Cache = Depends(deps.cache),
         ) -> StreamingResponse:
             """The nearest grid point of a POINT, or of each point of a MULTIPOINT."""
-            return answer(_POSITION, request, dataset, cache, coords, parameter_name, datetime, z, f)
+            return answer(_POSITION, request, dataset, cache, coords, parameter_name, datetime, z, f, crs)
 
         def area(
             request: Request,
@@ -149,11 +153,12 @@ class EdrPlugin(Plugin):
             datetime: Datetime = None,
             z: Z = None,
             f: Format = None,
+            crs: Crs = None,
             dataset: xr.Dataset = Depends(deps.dataset),
             cache: cachey.Cache = Depends(deps.cache),
         ) -> StreamingResponse:
             """The cells whose centres fall in a POLYGON or MULTIPOLYGON, cells outside it null."""
-            return answer(_AREA, request, dataset, cache, coords, parameter_name, datetime, z, f)
+            return answer(_AREA, request, dataset, cache, coords, parameter_name, datetime, z, f, crs)
 
         router.get("/", name="edr_collection")(collection)
         router.get("", name="edr_collection_no_slash", include_in_schema=False)(collection)

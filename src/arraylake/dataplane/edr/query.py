@@ -51,6 +51,15 @@ def output_format(f: str | None) -> OutputFormat:
         ) from None
 
 
+CRS84_NAMES = {"crs84", "ogc:crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84", "[ogc:crs84]"}
+
+
+def check_crs(crs: str | None) -> None:
+    """Coordinates are CRS84 (longitude, latitude), the one CRS this service answers in."""
+    if crs and crs.strip().lower() not in CRS84_NAMES:
+        raise bad(f"crs={crs!r} is not supported; coords are CRS84 longitude/latitude (crs=CRS84)")
+
+
 def geometry(coords: str | None, kinds: tuple[str, ...], example: str) -> BaseGeometry:
     """The WKT geometry of ``coords``, one of the shapely geometry ``kinds`` (e.g. "Point", "MultiPoint")."""
     expected = " or ".join(k.upper() for k in kinds)
