@@ -1,0 +1,96 @@
+"""The DAP2 view of an xarray Dataset: its variables CF-encoded (lazily), so that clients decode CF
+themselves (times as numbers with ``units``/``calendar``, ``_FillValue``, ``scale_factor``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from xpublish.utils.api import DATASET_ID_ATTR_KEY
+
+from arraylake.dataplane.dap2.types import BYTE, DapType, dap_type
+
+logger = logging.getLogger(__name__)
+
+# Attributes whose values are values of the variable, so they take the variable's DAP2 type (netCDF-C
+# refuses a _FillValue whose type differs from its variable's).
+VALUE_ATTRIBUTES = frozenset({"_FillValue", "missing_value", "valid_min", "valid_max", "valid_range"})
+
+
+@dataclass(frozen=True, slots=True)
+class DapVariable:
+    """One variable as DAP2 serves it: an Array of ``type`` over named dimensions (a scalar when none)."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    type: DapType
+    variable: xr.Variable
+    """The CF-encoded variable, lazy (Dask or a lazily indexed backend array)."""
+    attrs: Mapping[str, Any]
+
+    @property
+    def source_chunks(self) -> tuple[tuple[int, ...], ...] | None:
+        """The Dask chunks of the variable, to read it in blocks that do not split them needlessly."""
+        return self.variable.chunks
+
+
+@dataclass(frozen=True, slots=True)
+class DapDataset:
+    variables: dict[str, DapVariable]
+    attrs: Mapping[str, Any]
+    skipped: list[str] = field(default_factory=list)
+    """Variables DAP2 cannot carry (complex numbers, ...), left out of the DDS."""
+
+
+def dap_dataset(dataset: xr.Dataset) -> DapDataset:
+    """CF-encode ``dataset`` (nothing is computed) and type its variables for DAP2."""
+    variables, attrs = xr.conventions.encode_dataset_coordinates(dataset)
+    try:
+        encoded, attrs = xr.conventions.cf_encoder(variables, attrs)
+    except Exception:  # one variable that cannot be encoded must not hide the others
+        encoded = {}
+        for name, var in variables.items():
+            try:
+                encoded[name] = xr.conventions.encode_cf_variable(var, name=name)
+            except Exception as exc:
+                logger.warning("DAP2 leaves out %r: it cannot be CF-encoded (%s)", name, exc)
+    result: dict[str, DapVariable] = {}
+    skipped: list[str] = []
+    for name in dataset.variables:
+        if name not in encoded:
+            skipped.append(str(name))
+            continue
+        dap_var = _dap_variable(name, encoded[name])
+        if dap_var is None:
+            skipped.append(str(name))
+        else:
+            result[dap_var.name] = dap_var
+    attrs = {k: v for k, v in attrs.items() if k != DATASET_ID_ATTR_KEY}  # xpublish's internal id
+    return DapDataset(result, attrs, skipped)
+
+
+def _dap_variable(name: Hashable, var: xr.Variable) -> DapVariable | None:
+    attrs = dict(var.attrs)
+    if var.dtype == np.int8 and attrs.get("dtype") == "bool":  # xarray encodes bool as int8 0/1
+        type_: DapType | None = BYTE
+    else:
+        type_ = dap_type(var.dtype)
+    if type_ is None:
+        return None
+    if type_.is_unsigned and var.dtype.kind == "u":
+        # netCDF-C reads DAP2 into the classic model, which has no unsigned types: it hands the bits over
+        # as the signed type of the same size, and clients (netCDF4-python, xarray) undo it with this.
+        attrs.setdefault("_Unsigned", "true")
+    return DapVariable(
+        name=str(name),
+        dims=tuple(str(d) for d in var.dims),
+        shape=tuple(int(n) for n in var.shape),
+        type=type_,
+        variable=var,
+        attrs=attrs,
+    )
