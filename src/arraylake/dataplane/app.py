@@ -26,7 +26,7 @@ from arraylake.dataplane import caching, links
 from arraylake.dataplane.access import RepoAccess, caller_of, check_org
 from arraylake.dataplane.datasets import ArraylakeDatasets, DatasetCache, DatasetKey
 from arraylake.dataplane.discovery import discovery_router
-from arraylake.dataplane.protocols import adjust_query, check_request_size, protocol_plugin
+from arraylake.dataplane.protocols import adjust_query, check_request_size, clean_body, protocol_plugin
 from arraylake.dataplane.refs import resolve_ref
 from arraylake.dataplane.routing import parse_data_path
 from arraylake.dataplane.settings import DataPlaneSettings
@@ -100,7 +100,7 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
         repo = await access.open(caller, route.org, route.repo)
         resolved = await resolve_ref(repo, route.ref, what=f"{route.org}/{route.repo}")
         key = DatasetKey(route.org, route.repo, resolved.snapshot, route.group)
-        query = adjust_query(settings.protocol, request.query_params.multi_items())
+        query = adjust_query(settings.protocol, route.rest, request.query_params.multi_items())
         query_string = urlencode(query)
         tag = caching.etag(resolved.snapshot, route.group, settings.protocol.value, route.rest, query_string)
         headers = {
@@ -121,7 +121,9 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             path=f"/datasets/{internal_id}/{route.suffix}{route.rest}",
             query_string=query_string,
             success_headers=headers,
-            rewrite=lambda body: links.rewrite(body, internal_id, public_prefix),
+            rewrite=lambda body: links.rewrite(
+                clean_body(settings.protocol, route.rest, body), internal_id, public_prefix
+            ),
         )
 
     return app

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from types import ModuleType
 
 from fastapi import HTTPException
 from xpublish import Plugin
+from xpublish.utils.api import DATASET_ID_ATTR_KEY
 
 from arraylake.dataplane.limits import Limits, check_size
 from arraylake.types.compute import ServiceType
@@ -27,6 +29,8 @@ OWN_PLUGIN_MODULES = {
 }
 LIMIT_FIELDS = ("max_response_bytes", "max_stream_bytes")
 RGBA = 4
+
+TILE_SIZE = 256
 
 
 def protocol_plugin(protocol: ServiceType, limits: Limits) -> Plugin:
@@ -64,11 +68,34 @@ def _own_plugin(module: ModuleType, limits: Limits) -> Plugin:
     return cls(**fields)
 
 
-def adjust_query(protocol: ServiceType, query: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The query handed to the plugin: for tiles, ``f=png`` unless a format was asked for."""
-    if protocol is ServiceType.TILES and not any(k == "f" for k, _ in query):
-        return [*query, ("f", "png")]
-    return query
+def adjust_query(protocol: ServiceType, rest: str, query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The query handed to the plugin. For tiles: ``f=png`` unless a format was asked for (xpublish-tiles
+    answers 500 without it), and 256x256 tiles (which plain XYZ clients expect) unless a size was."""
+    if protocol is not ServiceType.TILES:
+        return query
+    given = {k for k, _ in query}
+    added = [] if "f" in given else [("f", "png")]
+    if rest.strip("/") not in ("", "legend"):
+        added += [(k, str(TILE_SIZE)) for k in ("width", "height") if k not in given]
+    return [*query, *added]
+
+
+def clean_body(protocol: ServiceType, rest: str, body: bytes) -> bytes:
+    """A text answer without what only the plugins need: xpublish stores the internal dataset id in the
+    dataset's attributes (plugins key their caches on it), which xpublish-zarr would hand to clients as a
+    root attribute."""
+    if (
+        protocol is not ServiceType.ZARR
+        or rest.strip("/") != "zarr.json"
+        or DATASET_ID_ATTR_KEY.encode() not in body
+    ):
+        return body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    document.get("attributes", {}).pop(DATASET_ID_ATTR_KEY, None)
+    return json.dumps(document, indent=2).encode()
 
 
 def check_request_size(
