@@ -180,10 +180,15 @@ def z_indexer(ds: xr.Dataset, axes: GridAxes, z: str | None) -> Indexer | None:
     return [int(np.argmin(np.abs(levels - w))) for w in wanted]
 
 
+def as_indexer(indices: np.ndarray) -> Indexer:
+    """A slice when ``indices`` are consecutive and ascending (cheaper for Dask), else the list."""
+    if indices.size and np.all(np.diff(indices) == 1):
+        return slice(int(indices[0]), int(indices[-1]) + 1)
+    return indices.tolist()
+
+
 def _indexer(mask: np.ndarray, empty: str) -> Indexer:
     (positions,) = np.nonzero(mask)
     if positions.size == 0:
         raise bad(empty)
-    if positions[-1] - positions[0] + 1 == positions.size:
-        return slice(int(positions[0]), int(positions[-1]) + 1)
-    return positions.tolist()
+    return as_indexer(positions)

@@ -18,7 +18,7 @@ from shapely.geometry import MultiPoint, Point
 from shapely.geometry.base import BaseGeometry
 
 from .axes import GridAxes, extent, is_global_longitude, shift_to, step
-from .query import Indexer, OutputFormat, bad
+from .query import Indexer, OutputFormat, as_indexer, bad
 
 POINT_DIM = "point"
 TEXT_BYTES_PER_VALUE = 24
@@ -122,13 +122,6 @@ def select_position(
     return Selection(_time_and_levels(data, axes, t, z), axes, multipoint=isinstance(geom, MultiPoint))
 
 
-def _indexer(indices: np.ndarray) -> Indexer:
-    """A slice when ``indices`` are consecutive and ascending (cheaper for Dask), else the list."""
-    if indices.size and np.all(np.diff(indices) == 1):
-        return slice(int(indices[0]), int(indices[-1]) + 1)
-    return indices.tolist()
-
-
 def select_area(
     ds: xr.Dataset,
     axes: GridAxes,
@@ -159,7 +152,7 @@ def select_area(
         )
     keep_rows, keep_columns = inside.any(axis=1), inside.any(axis=0)
     rows, columns, inside = rows[keep_rows], columns[keep_columns], inside[keep_rows][:, keep_columns]
-    data = _source(ds, params).isel({axes.y: _indexer(rows), axes.x: _indexer(columns)})
+    data = _source(ds, params).isel({axes.y: as_indexer(rows), axes.x: as_indexer(columns)})
     data = data.assign_coords({axes.x: (axes.x, x_frame[columns], ds[axes.x].attrs)})
     return Selection(_time_and_levels(data, axes, t, z), axes, inside=inside)
 
