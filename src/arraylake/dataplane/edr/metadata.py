@@ -9,7 +9,7 @@ import xarray as xr
 
 from .axes import GridAxes, extent, is_global_longitude, iso_times, to_crs84_longitude
 from .covjson import parameter
-from .query import OutputFormat
+from .query import AREA_EXAMPLE, POSITION_EXAMPLE, OutputFormat
 
 CRS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
@@ -18,11 +18,8 @@ CRS84_WKT = (
 TRS = 'TIMECRS["DateTime",TDATUM["Gregorian Calendar"],CS[TemporalDateTime,1],AXIS["Time (T)",future]]'
 _MAX_LISTED_VALUES = 1000
 _QUERIES = {
-    "position": ("POINT(x y) or MULTIPOINT((x y),...): the nearest grid point of each point", "POINT(0 0)"),
-    "area": (
-        "POLYGON((x y,...)) or MULTIPOLYGON: the cells whose centres fall in the polygon",
-        "POLYGON(...)",
-    ),
+    "position": ("POINT or MULTIPOINT: the nearest grid point of each point", POSITION_EXAMPLE),
+    "area": ("POLYGON or MULTIPOLYGON: the cells whose centres fall in the polygon", AREA_EXAMPLE),
 }
 
 

@@ -38,14 +38,14 @@ class _QueryType:
 _POSITION = _QueryType(
     "position",
     ("Point", "MultiPoint"),
-    "POINT(10.5 45.2)",
+    query.POSITION_EXAMPLE,
     select.select_position,
     "fewer points, fewer parameters, fewer levels or a shorter datetime range",
 )
 _AREA = _QueryType(
     "area",
     ("Polygon", "MultiPolygon"),
-    "POLYGON((0 0,10 0,10 10,0 10,0 0))",
+    query.AREA_EXAMPLE,
     select.select_area,
     "a smaller polygon, fewer parameters or a shorter datetime range",
 )

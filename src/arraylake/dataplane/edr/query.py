@@ -51,6 +51,8 @@ def output_format(f: str | None) -> OutputFormat:
         ) from None
 
 
+POSITION_EXAMPLE = "POINT(10.5 45.2)"
+AREA_EXAMPLE = "POLYGON((0 0,10 0,10 10,0 10,0 0))"
 CRS84_NAMES = {"crs84", "ogc:crs84", "http://www.opengis.net/def/crs/ogc/1.3/crs84", "[ogc:crs84]"}
 
 
