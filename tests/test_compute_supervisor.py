@@ -5,6 +5,7 @@ it back after a service restart, keeps its log in a bounded ring, and forwards i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import time
@@ -14,15 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import xarray as xr
+from sqlalchemy import select
 from sqlalchemy.engine import Row
 
+from arraylake import Client
 from arraylake.server.compute import records
 from arraylake.server.compute.logbook import CURRENT, PREVIOUS, Logbook, follow_lines, log_dir, read_lines
 from arraylake.server.compute.supervisor import MARKER, owner_key
 from arraylake.server.db.engine import make_engine
-from arraylake.server.orgs.service import org_id_by_name
-from arraylake.types.compute import ServiceConfig, ServiceType
+from arraylake.server.db.schema import api_tokens, compute_services
 from tests.support.processes import wait_until
 from tests.support.service import ArraylakeService, Org
 
@@ -32,52 +36,62 @@ START_SECONDS = 60
 # ------------------------------------------------------------------------------------------- helpers
 
 
-class Catalog:
-    """The service's catalog rows of compute deployments, read and written as the control API does."""
+class Compute:
+    """An org's compute services, changed through the control API as clients do; their catalog rows read
+    directly (the supervisor's observations: port, restarts, running generation)."""
 
-    def __init__(self, service: ArraylakeService):
-        self.url = service.settings.resolved_database_url
+    def __init__(self, service: ArraylakeService, org: Org):
+        self.service, self.org = service, org
+        self.http = httpx.Client(
+            base_url=f"{service.url}/compute/orgs/{org.name}",
+            headers={"authorization": f"Bearer {org.token}"},
+            timeout=30,
+        )
 
-    def _run(self, work: Callable[[Any], Any], *, write: bool = False) -> Any:
+    def enable(self, name: str, *, min_replicas: int = 1, is_public: bool = False) -> str:
+        """Enable a Zarr deployment; its id."""
+        body = {
+            "service_type": "zarr",
+            "org": self.org.name,
+            "deployment_name": name,
+            "min_replicas": min_replicas,
+            "is_public": is_public,
+            "sku_code": "xs",
+        }
+        response = self.http.post("/services", json=body)
+        assert response.status_code == 201, response.text
+        return self._catalog(lambda conn: records.service_row_by_org_name(conn, self.org.name, name)).id
+
+    def update(self, name: str, **changes: Any) -> None:
+        response = self.http.patch(f"/services/{name}", json=changes)
+        assert response.status_code == 200, response.text
+
+    def disable(self, name: str) -> None:
+        response = self.http.delete(f"/services/{name}")
+        assert response.status_code == 200, response.text
+
+    def logs(self, name: str) -> str:
+        response = self.http.get(f"/services/{name}/logs", params={"tail": 100_000})
+        assert response.status_code == 200, response.text
+        return response.text
+
+    def _catalog(self, work: Callable[[Any], Any]) -> Any:
         async def go() -> Any:
-            engine = make_engine(self.url)
+            engine = make_engine(self.service.settings.resolved_database_url)
             try:
-                async with engine.begin() if write else engine.connect() as conn:
+                async with engine.connect() as conn:
                     return await work(conn)
             finally:
                 await engine.dispose()
 
         return asyncio.run(go())
 
-    def enable(self, org: Org, name: str, *, min_replicas: int = 1, kind: str = "zarr") -> str:
-        config = ServiceConfig(service_type=ServiceType(kind), org=org.name, min_replicas=min_replicas)
-
-        async def work(conn: Any) -> str:
-            org_id = await org_id_by_name(conn, org.name)
-            return await records.insert_service(
-                conn, org_id=org_id, name=name, config=config, sku_code="xs", region="local", created_by=None
-            )
-
-        return self._run(work, write=True)
-
-    def change(self, service_id: str, **values: Any) -> None:
-        self._run(lambda conn: records.change_service(conn, service_id, **values), write=True)
-
     def row(self, service_id: str) -> Row:
         async def work(conn: Any) -> Row:
-            rows = await records.supervised_rows(conn)
-            found = [r for r in rows if r.id == service_id]
-            if found:
-                return found[0]
-            from sqlalchemy import select
+            query = select(compute_services).where(compute_services.c.id == service_id)
+            return (await conn.execute(query)).one()
 
-            from arraylake.server.db.schema import compute_services
-
-            return (
-                await conn.execute(select(compute_services).where(compute_services.c.id == service_id))
-            ).one()
-
-        return self._run(work)
+        return self._catalog(work)
 
     def wait_status(self, service_id: str, status: str, timeout: float = START_SECONDS) -> Row:
         seen: list[str] = []
@@ -91,9 +105,7 @@ class Catalog:
         try:
             wait_until(check, timeout, f"status {status}", interval=0.2)
         except TimeoutError:
-            raise AssertionError(
-                f"never {status}; statuses seen: {seen}; row: {self.row(service_id)}"
-            ) from None
+            raise AssertionError(f"never {status}; seen: {seen}; row: {self.row(service_id)}") from None
         return self.row(service_id)
 
 
@@ -114,8 +126,22 @@ def groups(service: ArraylakeService, service_id: str | None = None) -> set[int]
     return found
 
 
-def log_text(service: ArraylakeService, service_id: str) -> str:
-    return "\n".join(read_lines(service.data_dir, service_id, tail=None, since=None, until=None))
+def reader_token(group: int) -> str:
+    """The reader token in the environment of a public deployment's processes."""
+    environ = Path(f"/proc/{group}/environ").read_bytes().split(b"\0")
+    prefix = b"ARRAYLAKE_DATAPLANE_READER_TOKEN="
+    (token,) = [item[len(prefix) :].decode() for item in environ if item.startswith(prefix)]
+    return token
+
+
+def active_tokens(compute: Compute, principal_id: str) -> int:
+    async def work(conn: Any) -> int:
+        query = select(api_tokens).where(
+            api_tokens.c.principal_id == principal_id, api_tokens.c.revoked_at.is_(None)
+        )
+        return len((await conn.execute(query)).all())
+
+    return compute._catalog(work)
 
 
 @pytest.fixture
@@ -124,60 +150,203 @@ def running(fresh_service: ArraylakeService) -> ArraylakeService:
     return fresh_service
 
 
+def rss(pid: int) -> int:
+    """The resident memory of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+BIG_CHUNK = (1, 2048, 6144)
+"""48 MiB of float32: under the xs SKU's 64 MiB response limit."""
+
+
+def publish(service: ArraylakeService, org: Org, chunk: tuple[int, int, int] = BIG_CHUNK) -> np.ndarray:
+    """A repo ``big`` of ``org`` with one uncompressed array of two chunks; its values."""
+    values = np.random.default_rng(0).random((2, *chunk[1:]), dtype="float32")
+    repo = Client(service.url, token=org.token).create_repo(f"{org.name}/big")
+    session = repo.writable_session("main")
+    ds = xr.Dataset({"big": (("t", "y", "x"), values)})
+    encoding = {"big": {"chunks": chunk, "compressors": None}}
+    ds.to_zarr(session.store, mode="w", consolidated=False, zarr_format=3, encoding=encoding)
+    session.commit("two chunks")
+    return values
+
+
 # --------------------------------------------------------------------------------------------- tests
 
 
-def test_deployment_lifecycle(running: ArraylakeService) -> None:
-    """enable -> progressing -> available (ready replicas = min_replicas); a new generation restarts the
-    group; SIGKILL -> error naming the signal -> available again by itself; disable -> stopped, no process
-    left; the log holds the deployment's own output and the supervisor's events."""
-    catalog = Catalog(running)
+def test_proxy_forwards_and_streams(running: ArraylakeService) -> None:
+    """Data URLs under /v1/services/{deployment}/{org}/... reach the deployment as they were sent (method,
+    path, headers, credentials: the data plane authenticates) and come back streamed: 96 MiB pass through
+    the service without its memory growing by a chunk."""
     org = running.new_org()
-    sid = catalog.enable(org, "zarr-a", min_replicas=2)
-    assert catalog.row(sid).status == "progressing"
-    row = catalog.wait_status(sid, "available")
-    assert row.ready_replicas == 2 and row.port
-    first = groups(running, sid)
-    assert len(first) == 1
+    compute = Compute(running, org)
+    values = publish(running, org)
+    sid = compute.enable("zarr-p")
+    row = compute.wait_status(sid, "available")
+    auth = (org.name, org.token)
+    base = f"{running.url}/v1/services/zarr-p/{org.name}/big/main/zarr"
+    direct = f"http://127.0.0.1:{row.port}/{org.name}/big/main/zarr"
+    with httpx.Client(timeout=60) as http:
+        meta = http.get(f"{base}/big/zarr.json", auth=auth)
+        assert meta.status_code == 200, meta.text
+        assert meta.content == http.get(f"{direct}/big/zarr.json", auth=auth).content
+        assert meta.json()["shape"] == list(values.shape)
+        anonymous = http.get(f"{base}/big/zarr.json")
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")
+        again = http.get(f"{base}/big/zarr.json", auth=auth, headers={"If-None-Match": meta.headers["etag"]})
+        assert again.status_code == 304
+        for item in ("big/zarr.json", "big/c/0/0/0"):  # HEAD: the deployment's answer, without a body
+            head, direct_head = (
+                http.head(f"{base}/{item}", auth=auth),
+                http.head(f"{direct}/{item}", auth=auth),
+            )
+            assert (head.status_code, head.content) == (direct_head.status_code, b"")
+            assert head.headers.get("content-length") == direct_head.headers.get("content-length")
+
+        pid = running.process.proc.pid
+        before, most = rss(pid), 0
+        for t in range(2):
+            digest, size = hashlib.sha256(), 0
+            with http.stream("GET", f"{base}/big/c/{t}/0/0", auth=auth) as response:
+                assert response.status_code == 200
+                assert int(response.headers["content-length"]) == values[t].nbytes
+                for piece in response.iter_raw():
+                    digest.update(piece)
+                    size += len(piece)
+                    most = max(most, rss(pid))  # while the service is sending it
+            assert size == values[t].nbytes
+            assert digest.hexdigest() == hashlib.sha256(values[t].tobytes()).hexdigest()
+        grown = most - before
+        assert grown < values[0].nbytes // 3, f"the service grew by {grown / 2**20:.0f} MiB"
+
+        unknown = http.get(f"{running.url}/v1/services/nope/{org.name}/big/main/zarr/zarr.json", auth=auth)
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"] == f"compute service nope not found in org {org.name}"
+
+        compute.disable("zarr-p")
+        compute.wait_status(sid, "stopped", 30)
+        wait_until(lambda: http.get(f"{base}/zarr.json", auth=auth).status_code == 503, 10, "the 503")
+        stopped = http.get(f"{base}/zarr.json", auth=auth)
+        assert "is disabled" in stopped.json()["detail"] and stopped.headers["retry-after"]
+
+
+def test_enable_run_disable(running: ArraylakeService) -> None:
+    """enable -> progressing -> available with ready replicas = min_replicas, each a process of the
+    deployment's group; disable -> stopped, no process left; the log holds the deployment's own output and
+    the supervisor's events, in the kubelet format."""
+    org = running.new_org()
+    compute = Compute(running, org)
+    values = publish(running, org, (1, 8, 16))
+    sid = compute.enable("zarr-a", min_replicas=2, is_public=True)
+    assert compute.row(sid).status == "progressing"
+    row = compute.wait_status(sid, "available")
+    assert row.ready_replicas == 2 and row.port and row.running_generation == 1
+    (group,) = groups(running, sid)
+    members = [p for p in os.listdir("/proc") if p.isdigit() and _group_of(int(p)) == group]
+    workers = [p for p in members if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(workers) == 2  # uvicorn's worker processes, under its parent
     health = httpx.get(f"http://127.0.0.1:{row.port}/_health", timeout=5).json()
     assert health["deployment"] == "zarr-a" and health["protocol"] == "zarr"
 
-    # A new generation (what PATCH does) restarts the group.
-    config = {**row.config, "min_replicas": 1}
-    catalog.change(sid, config=config)
-    wait_until(lambda: catalog.row(sid).running_generation == 2, 30, "the restart")
-    row = catalog.wait_status(sid, "available")
-    assert row.ready_replicas == 1
-    second = groups(running, sid)
-    assert len(second) == 1 and second != first
+    # Public: anonymous callers read as the deployment's reader, whose token only the processes have.
+    chunk = f"{running.url}/v1/services/zarr-a/{org.name}/big/main/zarr/big/c/1/0/0"
+    anonymous = httpx.get(chunk, timeout=30)
+    assert anonymous.status_code == 200, anonymous.text
+    assert anonymous.content == values[1].tobytes()
+    token = reader_token(group)
+    reader = compute.row(sid).reader_id
+    assert reader and active_tokens(compute, reader) == 1
 
-    # A crash: the whole group killed.
-    os.killpg(second.pop(), signal.SIGKILL)
-    row = catalog.wait_status(sid, "error", 20)
-    assert "SIGKILL" in row.status_detail, row.status_detail
-    row = catalog.wait_status(sid, "available")
-    assert row.restarts == 1 and row.status_detail is None
-
-    catalog.change(sid, desired=records.STOPPED)
-    row = catalog.wait_status(sid, "stopped", 30)
+    compute.disable("zarr-a")
+    row = compute.wait_status(sid, "stopped", 30)
     assert row.ready_replicas == 0 and row.port is None
     assert groups(running, sid) == set()
+    assert httpx.get(chunk, timeout=30).status_code == 503
+    assert active_tokens(compute, reader) == 0
 
-    text = log_text(running, sid)
-    for event in (
-        "[supervisor] starting generation 1",
-        "ready after",
-        "configuration changed",
-        "killed by signal SIGKILL",
-        "restarting in 1 s",
-        "stopped: disabled",
-    ):
+    text = compute.logs("zarr-a")
+    assert token not in text and token not in running.log_text()
+    for event in ("[supervisor] starting generation 1", "ready after", "stopped: disabled"):
         assert event in text, event
     assert "Application startup complete" in text  # the deployment's own output (uvicorn's)
-    first_line = text.splitlines()[0]
-    stamp, stream, flag, _ = first_line.split(" ", 3)
+    stamp, stream, flag, _ = text.splitlines()[0].split(" ", 3)
     assert stream in ("stdout", "stderr") and flag == "F"
     assert datetime.fromisoformat(stamp[:26] + "+00:00") > datetime.now(UTC) - timedelta(minutes=5)
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+@pytest.mark.reliability
+def test_a_crash_or_a_change_restarts_the_group(running: ArraylakeService) -> None:
+    """A new generation (what PATCH does) restarts the group with the new replicas; SIGKILL to the group
+    -> error naming the signal -> available again by itself, the restart counted and logged."""
+    org = running.new_org()
+    compute = Compute(running, org)
+    sid = compute.enable("zarr-c", min_replicas=2)
+    row = compute.wait_status(sid, "available")
+    first = groups(running, sid)
+
+    compute.update("zarr-c", min_replicas=1)
+    wait_until(lambda: compute.row(sid).running_generation == 2, 30, "the restart")
+    row = compute.wait_status(sid, "available")
+    assert row.ready_replicas == 1
+    second = groups(running, sid)
+    assert len(second) == 1 and second != first and not first & groups(running)
+
+    os.killpg(second.pop(), signal.SIGKILL)
+    row = compute.wait_status(sid, "error", 20)
+    assert "killed by signal SIGKILL" in row.status_detail, row.status_detail
+    row = compute.wait_status(sid, "available")
+    assert row.restarts == 1 and row.status_detail is None and len(groups(running, sid)) == 1
+    text = compute.logs("zarr-c")
+    for event in ("configuration changed (generation 2)", "killed by signal SIGKILL (9); restarting in 1 s"):
+        assert event in text, event
+
+
+@pytest.mark.reliability
+def test_sleep_wake_and_service_restarts(fresh_service: ArraylakeService) -> None:
+    """min_replicas=0: sleeping after the idle time, woken by a request through the proxy, which gets its
+    data; a restart of the service (clean, or after SIGKILL) brings enabled deployments back, and no
+    process of the old ones is left."""
+    fresh_service.start({"ARRAYLAKE_SERVER_COMPUTE_IDLE_SECONDS": "3"})
+    org = fresh_service.new_org()
+    compute = Compute(fresh_service, org)
+    values = publish(fresh_service, org, (1, 8, 16))
+    sleepy = compute.enable("zarr-s", min_replicas=0)
+    steady = compute.enable("zarr-r", min_replicas=1)
+    row = compute.wait_status(sleepy, "available")
+    assert row.ready_replicas == 1  # at least one process while it runs
+    compute.wait_status(sleepy, "sleeping", 30)
+    assert groups(fresh_service, sleepy) == set()
+
+    chunk = f"{fresh_service.url}/v1/services/zarr-s/{org.name}/big/main/zarr/big/c/1/0/0"
+    response = httpx.get(chunk, auth=(org.name, org.token), timeout=90)
+    assert response.status_code == 200, response.text
+    assert response.content == values[1].tobytes()
+    assert compute.row(sleepy).status == "available"
+    assert "sleeping until the next one" in compute.logs("zarr-s")
+    assert "waking up" in compute.logs("zarr-s")
+
+    before = groups(fresh_service)
+    fresh_service.restart()
+    assert not before & groups(fresh_service)  # stopped with the service
+    row = compute.wait_status(steady, "available")
+    assert "the service is stopping" in compute.logs("zarr-r")
+
+    before = groups(fresh_service)
+    fresh_service.kill()
+    wait_until(lambda: not before & groups(fresh_service), 15, "the old deployments to end")
+    fresh_service.start()
+    row = compute.wait_status(steady, "available")
+    assert not before & groups(fresh_service) and len(groups(fresh_service, steady)) == 1
 
 
 def test_logbook_is_a_bounded_ring(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request
@@ -34,6 +35,7 @@ WAKE_WAIT_SECONDS = 60.0
 """How long a request waits for a sleeping or starting deployment before a 503."""
 WAKE_POLL_SECONDS = 0.2
 RETRY_AFTER_SECONDS = 5
+RETRY_PAUSE_SECONDS = 0.5
 # RFC 9110 §7.6.1, plus what is the service's own business: its cookies, the length it recomputes.
 _HOP_BY_HOP = {
     "connection",
@@ -102,9 +104,9 @@ def _unavailable(row: Row, why: str) -> ServiceUnavailable:
     )
 
 
-async def _available(ctx: AppContext, org: str, deployment: str) -> Row:
+async def _available(ctx: AppContext, org: str, deployment: str, *, fresh: bool = False) -> Row:
     """The deployment's row once it serves: woken if asleep, waited for while it starts (boundedly)."""
-    row = await _lookup(ctx, org, deployment)
+    row = await _lookup(ctx, org, deployment, fresh=fresh)
     if row is None:
         raise NotFound(f"compute service {deployment} not found in org {org}")
     deadline = time.monotonic() + min(WAKE_WAIT_SECONDS, ctx.settings.compute_start_timeout_seconds)
@@ -136,6 +138,15 @@ def _forwarded_headers(request: Request, public: str) -> list[tuple[str, str]]:
     return headers
 
 
+def _target(request: Request, deployment: str, org: str, path: str) -> bytes:
+    """``/{org}/{path}?{query}`` as the client encoded it (decoding and encoding again could change it)."""
+    raw: bytes = request.scope.get("raw_path") or b""
+    prefix = f"/v1/services/{deployment}/".encode()
+    rest = raw[len(prefix) - 1 :] if raw.startswith(prefix) else quote(f"/{org}/{path}").encode()
+    query: bytes = request.scope.get("query_string") or b""
+    return rest + b"?" + query if query else rest
+
+
 @router.api_route(
     "/v1/services/{deployment}/{org}/{path:path}",
     methods=["GET", "HEAD", "POST"],
@@ -144,22 +155,31 @@ def _forwarded_headers(request: Request, public: str) -> list[tuple[str, str]]:
 async def forward(deployment: str, org: str, path: str, request: Request) -> Response:
     """A deployment's data URL: forwarded to its processes, the response streamed back."""
     ctx: AppContext = request.app.state.ctx
-    row = await _available(ctx, org, deployment)
-    await _note_request(ctx, row, wake=False)
     public = f"{records.services_base_url(public_base(request, ctx.settings))}/{deployment}"
-    url = httpx.URL(f"http://127.0.0.1:{row.port}/{org}/{path}", query=request.url.query.encode("latin-1"))
+    headers = _forwarded_headers(request, public)
     body = await request.body() if request.method == "POST" else None
+    target = _target(request, deployment, org, path)
     client = _client()
-    upstream_request = client.build_request(
-        request.method, url, headers=_forwarded_headers(request, public), content=body
-    )
-    try:
-        upstream = await client.send(upstream_request, stream=True)
-    except httpx.TransportError as exc:
-        # Crashed or stopping since the catalog said it was available: the supervisor will see it too.
-        _rows.pop((org, deployment), None)
-        log.warning("compute deployment did not answer", deployment=deployment, org=org, error=str(exc))
-        raise _unavailable(row, "did not answer; retry shortly") from None
+    for attempt in (1, 2):
+        row = await _available(ctx, org, deployment, fresh=attempt > 1)
+        if attempt == 1:
+            await _note_request(ctx, row, wake=False)
+        url = httpx.URL(f"http://127.0.0.1:{row.port}", raw_path=target)
+        upstream_request = client.build_request(request.method, url, headers=headers, content=body)
+        try:
+            upstream = await client.send(upstream_request, stream=True)
+            break
+        except httpx.ConnectError:
+            # Stopped since the catalog (or the cache) said it was available, e.g. gone to sleep: nothing
+            # was sent, so asking the catalog again and retrying once is safe.
+            _rows.pop((org, deployment), None)
+            if attempt > 1:
+                raise _unavailable(row, "did not answer; retry shortly") from None
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+        except httpx.TransportError as exc:
+            _rows.pop((org, deployment), None)
+            log.warning("compute deployment did not answer", deployment=deployment, org=org, error=str(exc))
+            raise _unavailable(row, "did not answer; retry shortly") from None
     response = StreamingResponse(
         upstream.aiter_raw(),
         status_code=upstream.status_code,

@@ -304,10 +304,21 @@ class Supervisor:
             lock.release()
 
     async def _shutdown(self) -> None:
-        runs = [t for t in self.tracks.values() if t.run is not None]
-        stops = (self._stop(t, "the service is stopping") for t in runs)
+        running = [sid for sid, t in self.tracks.items() if t.run is not None]
+        stops = (self._stop(self.tracks[sid], "the service is stopping") for sid in running)
         await asyncio.gather(*stops, return_exceptions=True)
         await self.http.aclose()
+        # Until the service is back (and starts them again), requests wait for them rather than fail.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                for sid in running:
+                    await self._observe(
+                        sid,
+                        status=ServiceStatus.PROGRESSING.value,
+                        status_detail="the service is restarting",
+                        ready_replicas=0,
+                        port=None,
+                    )
 
     async def reconcile(self) -> None:
         """One pass: read the wanted state of every deployment and act on each."""
@@ -333,6 +344,9 @@ class Supervisor:
         track = self.tracks.get(row.id)
         if track is None:
             track = self.tracks[row.id] = Track(Logbook(self.data_dir, row.id))
+            ran = row.running_generation is not None and row.status != ServiceStatus.SLEEPING.value
+            if row.desired == records.RUNNING and ran:
+                track.logbook.event(f"the service (re)started: process {os.getpid()} supervises it now")
         if row.desired != records.RUNNING:
             await self._disable(track, row)
             return
@@ -509,7 +523,10 @@ class Supervisor:
             except TimeoutError:
                 track.logbook.event(f"still running {GRACE_SECONDS:g} s after SIGTERM: SIGKILL")
         await self._reap(run)
-        track.logbook.event(f"stopped ({why}): {describe_exit(run.process.returncode or 0)}")
+        code = run.process.returncode
+        # Ending on the SIGTERM it was sent (or with 0) is the expected way; anything else is worth saying.
+        ended = "" if code in (0, -signal.SIGTERM) else f": {describe_exit(code or 0)}"
+        track.logbook.event(f"stopped ({why}){ended}")
 
     async def _reap(self, run: Run) -> None:
         # Whatever is left of the group (workers whose leader is gone) goes too.
