@@ -3,7 +3,10 @@ headers and size limits, over the Zarr protocol (the lightest plugin)."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -12,6 +15,7 @@ import pytest
 from arraylake.types.compute import ServiceType
 from arraylake.types.orgs import OrgRole
 from tests.dataplane.frontdoor import EMPTY_GROUP, NESTED_GROUP, Published, api_token, data_plane, publish
+from tests.support.processes import ManagedProcess, free_port, http_ok, wait_until
 from tests.support.service import ArraylakeService
 
 pytestmark = pytest.mark.parametrize("service", ["sqlite"], indirect=True)
@@ -186,3 +190,30 @@ def test_a_chunk_over_the_response_limit_is_413_naming_the_limit(
         assert "limit" in response.json()["detail"]
         metadata = httpx.get(f"{url}/{published.full_name}/main/{ROOT_METADATA}", auth=auth)
         assert metadata.status_code == 200
+
+
+def test_compute_serve_runs_stateless_replicas(
+    published: Published, auth: tuple[str, str], tmp_path: Path
+) -> None:
+    """`arraylake compute serve` with two worker processes, as an operator runs it behind a load balancer:
+    every request, whichever worker takes it, is authenticated and served through the service."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARRAYLAKE_")}
+    args = [sys.executable, "-m", "arraylake", "compute", "serve", "--org", published.org.name]
+    args += ["--protocol", "zarr", "--service-url", published.service.url, "--deployment", "zarr-ops"]
+    args += ["--port", str(port), "--workers", "2", "--public-url", "https://data.example.org/zarr-ops"]
+    process = ManagedProcess(args, tmp_path / "serve.log", env=env)
+    process.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{url}/_health") or not process.running, 120, "compute serve")
+        assert process.running, process.log_text()
+        assert httpx.get(f"{url}/_health").json()["deployment"] == "zarr-ops"
+        for _ in range(4):
+            response = httpx.get(f"{url}/{published.full_name}/main/{ROOT_METADATA}", auth=auth)
+            assert response.status_code == 200
+            assert response.headers["x-arraylake-snapshot"] == published.snapshot
+        assert httpx.get(f"{url}/{published.full_name}/main/{ROOT_METADATA}").status_code == 401
+    finally:
+        process.stop()
+    assert published.org.token not in process.log_text()
