@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 from xpublish.utils.api import DATASET_ID_ATTR_KEY
 
-from arraylake.dataplane.dap2.types import BYTE, DapType, dap_type
+from arraylake.dataplane.dap2.types import BYTE, INT16, DapType, dap_type
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class DapDataset:
     variables: dict[str, DapVariable]
     attrs: Mapping[str, Any]
     skipped: list[str] = field(default_factory=list)
-    """Variables DAP2 cannot carry (complex numbers, ...), left out of the DDS."""
+    """Variables DAP2 cannot carry (complex numbers, arrays of size 0), left out of the DDS."""
 
 
 def dap_dataset(dataset: xr.Dataset) -> DapDataset:
@@ -61,7 +61,9 @@ def dap_dataset(dataset: xr.Dataset) -> DapDataset:
                 logger.warning("DAP2 leaves out %r: it cannot be CF-encoded (%s)", name, exc)
     result: dict[str, DapVariable] = {}
     skipped: list[str] = []
-    for name in dataset.variables:
+    # A stable order whatever order the store listed them in: replicas behind a load balancer answer the
+    # .dds and the .dods of one client alike.
+    for name in [*sorted(dataset.coords, key=str), *sorted(dataset.data_vars, key=str)]:
         if name not in encoded:
             skipped.append(str(name))
             continue
@@ -80,8 +82,12 @@ def _dap_variable(name: Hashable, var: xr.Variable) -> DapVariable | None:
         type_: DapType | None = BYTE
     else:
         type_ = dap_type(var.dtype)
-    if type_ is None:
+    if type_ is None or 0 in var.shape:  # netCDF-C and pydap cannot read an array of size 0
         return None
+    if type_ is BYTE and var.ndim == 0:
+        # A Byte scalar is four bytes in XDR, the value first for pydap and last for netCDF-C (libdap's
+        # xdr_char): as an Int16, which travels as a 32-bit integer, both read it alike.
+        type_ = INT16
     if type_.is_unsigned and var.dtype.kind == "u":
         # netCDF-C reads DAP2 into the classic model, which has no unsigned types: it hands the bits over
         # as the signed type of the same size, and clients (netCDF4-python, xarray) undo it with this.

@@ -82,7 +82,8 @@ def plan(projections: list[Projection], *, block_bytes: int, max_response_bytes:
             add(_pad(size), len(_pad(size)))
             continue
         add(struct.pack(">ii", count, count), 8)
-        for block in _blocks(projection, itemsize, block_bytes, max_response_bytes):
+        blocks = _blocks(projection, itemsize, block_bytes, max_response_bytes) if count else ()
+        for block in blocks:
             add(block, math.prod(_block_shape(block)) * itemsize)
         if itemsize == 1:
             add(_pad(size), len(_pad(size)))
