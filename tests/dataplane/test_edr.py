@@ -26,7 +26,8 @@ from arraylake.dataplane.edr import EdrPlugin  # noqa: E402
 from arraylake.dataplane.edr.axes import find_axes  # noqa: E402
 from arraylake.dataplane.edr.covjson import number_list  # noqa: E402
 from arraylake.dataplane.edr.files import csv_text  # noqa: E402
-from arraylake.dataplane.edr.select import load, select_position  # noqa: E402
+from arraylake.dataplane.edr.query import OutputFormat  # noqa: E402
+from arraylake.dataplane.edr.select import estimated_bytes, load, select_area, select_position  # noqa: E402
 
 TRIANGLE = "POLYGON((-40 -30, 60 -30, 10 50, -40 -30))"
 
@@ -618,3 +619,15 @@ def test_multipoint_as_csv_and_netcdf(base: str, http: httpx.Client, datasets: d
     ).load()
     assert answer.wind.sizes == {"point": 2, "time": ds.sizes["time"]}
     np.testing.assert_array_equal(answer.wind.isel(point=1).values, nearest(ds, -121, 33).wind.values)
+
+
+@pytest.mark.parametrize("f", ["cf_covjson", "csv", "netcdf"])
+def test_the_size_estimate_is_close_to_the_answer(
+    base: str, http: httpx.Client, datasets: dict[str, xr.Dataset], f: str
+) -> None:
+    ds = datasets["ds"]
+    lazy = select_area(ds, find_axes(ds), shapely.from_wkt(TRIANGLE), ["air", "wind"], None, None)
+    estimate = estimated_bytes(lazy, OutputFormat(f))
+    response = get(http, f"{base}/ds/edr/area", coords=TRIANGLE, f=f)
+    assert response.status_code == 200, response.text
+    assert len(response.content) / 2 < estimate < len(response.content) * 2

@@ -8,6 +8,7 @@ convention of the query (-180..180 or 0..360), whatever the dataset stores.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,8 +22,9 @@ from .axes import GridAxes, extent, is_global_longitude, shift_to, step
 from .query import Indexer, OutputFormat, as_indexer, bad
 
 POINT_DIM = "point"
-TEXT_BYTES_PER_VALUE = 24
-"""About what one value costs in CoverageJSON or CSV text, with its share of coordinates and separators."""
+CSV_BYTES_PER_ROW = 48
+"""About what a CSV row's time and coordinates take (``2024-01-01T00:00:00Z,5.0,45.0,`` to
+``2024-01-01T00:00:00Z,-99.97214484679666,39.79888268156425,``), before its values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +166,26 @@ def _overlaps(values: np.ndarray, low: float, high: float) -> bool:
     return low <= last + half and high >= first - half
 
 
+def _text_bytes(dtype: np.dtype) -> int:
+    """About what one value takes as text with its separator: float32 is written in its shortest form (9
+    digits at most), 64-bit numbers take up to 17."""
+    return 11 if dtype.itemsize <= 4 else 20
+
+
 def estimated_bytes(selection: Selection, fmt: OutputFormat) -> int:
     """About how many bytes the answer will take, from the lazy selection's shape (nothing is read)."""
+    variables = list(selection.data.data_vars.values())
+    if fmt is OutputFormat.CSV:
+        rows = math.prod(selection.data.sizes.values())
+        if selection.inside is not None:  # CSV lists the cells in the polygon only
+            rows = math.ceil(rows * float(selection.inside.mean()))
+        return rows * (CSV_BYTES_PER_ROW + sum(_text_bytes(var.dtype) for var in variables))
+    if fmt is OutputFormat.COVJSON:
+        return sum(var.size * _text_bytes(var.dtype) for var in variables)
     total = 0
-    for var in selection.data.data_vars.values():
-        per_value = TEXT_BYTES_PER_VALUE if fmt is not OutputFormat.NETCDF else max(var.dtype.itemsize, 4)
-        if selection.is_area and fmt is OutputFormat.NETCDF and not np.issubdtype(var.dtype, np.floating):
-            per_value = 8  # masking turns integers into float64
-        total += var.size * per_value
+    for var in variables:
+        masked_integers = selection.is_area and not np.issubdtype(var.dtype, np.floating)  # become float64
+        total += var.size * (8 if masked_integers else max(var.dtype.itemsize, 1))
     return total
 
 
