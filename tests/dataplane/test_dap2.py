@@ -19,7 +19,9 @@ import xarray as xr
 import xpublish
 from pydap.client import open_url
 
-from arraylake.dataplane.dap2 import Dap2Plugin
+from arraylake.dataplane.dap2 import Dap2Plugin, xdr
+from arraylake.dataplane.dap2.constraint import parse_constraint
+from arraylake.dataplane.dap2.model import dap_dataset
 from arraylake.dataplane.limits import Limits
 from arraylake.dataplane.protocols import protocol_plugin
 from arraylake.types.compute import ServiceType
@@ -340,3 +342,32 @@ def test_a_large_download_streams_with_bounded_memory(tmp_path: Path) -> None:
         )
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("constraint", "block_bytes", "max_block_bytes"),
+    [
+        # rows of t are 364 bytes, rows of y 52, elements 4; chunks of t (3, 1, 4, 3), of y (2, 5)
+        ("v", 1456, 1456),  # blocks along t joining chunks of t
+        ("v", 364, 364),  # one row of t per block: chunks of t cut
+        ("v", 104, 104),  # blocks along y, chunks of y cut to two rows
+        ("v", 104, 10_000),  # blocks along y, a chunk of y kept whole
+        ("v", 40, 40),  # blocks along x
+        ("v[1:3:10][2:2:6][0:5:12]", 30, 30),
+        ("v[10][0:1:6][3:4:12]", 8, 8),
+        ("v[0:9:10][6][12]", 1, 1),
+    ],
+)
+def test_blocks_cover_any_hyperslab_in_order(constraint: str, block_bytes: int, max_block_bytes: int) -> None:
+    """The .dods data section, whatever the block sizes and however they fall on irregular Dask chunks,
+    is the hyperslab in C order."""
+    values = np.arange(11 * 7 * 13, dtype="float32").reshape(11, 7, 13)
+    lazy = da.from_array(values, chunks=((3, 1, 4, 3), (2, 5), (13,)))
+    dataset = xr.Dataset({"v": (("t", "y", "x"), lazy)})
+    projections = parse_constraint(constraint, dap_dataset(dataset))
+    plan = xdr.plan(projections, block_bytes=block_bytes, max_response_bytes=max_block_bytes)
+    body = b"".join(bytes(part) for part in xdr.stream(b"", plan))
+    expected = values[projections[0].slices]
+    assert len(body) == plan.nbytes == 8 + expected.nbytes
+    assert struct.unpack(">ii", body[:8]) == (expected.size, expected.size)
+    np.testing.assert_array_equal(np.frombuffer(body[8:], ">f4").reshape(expected.shape), expected)
