@@ -15,19 +15,22 @@ import pandas as pd
 import pytest
 import shapely
 import xarray as xr
+import xpublish
 from covjson_pydantic.coverage import Coverage, CoverageCollection
 from dask.callbacks import Callback
 
-from tests.dataplane.conftest import cf_dataset, commit_dataset, open_snapshot, serve
-
-xpublish = pytest.importorskip("xpublish")
-
-from arraylake.dataplane.edr import EdrPlugin  # noqa: E402
-from arraylake.dataplane.edr.axes import find_axes  # noqa: E402
-from arraylake.dataplane.edr.covjson import number_list  # noqa: E402
-from arraylake.dataplane.edr.files import csv_text  # noqa: E402
-from arraylake.dataplane.edr.query import OutputFormat  # noqa: E402
-from arraylake.dataplane.edr.select import estimated_bytes, load, select_area, select_position  # noqa: E402
+from arraylake.dataplane.edr import EdrPlugin
+from arraylake.dataplane.edr.axes import find_axes
+from arraylake.dataplane.edr.covjson import number_list
+from arraylake.dataplane.edr.files import csv_text
+from arraylake.dataplane.edr.query import OutputFormat
+from arraylake.dataplane.edr.select import estimated_bytes, load, select_area, select_position
+from tests.dataplane.conftest import (
+    cf_dataset,
+    commit_dataset,
+    open_snapshot,
+    serve,
+)
 
 TRIANGLE = "POLYGON((-40 -30, 60 -30, 10 50, -40 -30))"
 
