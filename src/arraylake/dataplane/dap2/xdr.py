@@ -77,9 +77,8 @@ def plan(projections: list[Projection], *, block_bytes: int, max_response_bytes:
         assert var.type.wire is not None
         itemsize = var.type.wire.itemsize
         size = count * itemsize
-        if not shape:  # a scalar: the value alone, a Byte padded to four
+        if not shape:  # a scalar: the value alone (Byte scalars are served as Int16)
             add(Block(projection, ()), size)
-            add(_pad(size), len(_pad(size)))
             continue
         add(struct.pack(">ii", count, count), 8)
         blocks = _blocks(projection, itemsize, block_bytes, max_response_bytes) if count else ()
@@ -140,11 +139,12 @@ def _chunk_runs(sl: slice, chunks: tuple[int, ...] | None) -> list[tuple[int, in
     n = len(range(sl.start, sl.stop, sl.step))
     if not chunks:
         return [(0, n)]
-    positions = sl.start + sl.step * np.arange(n)
-    chunk_of = np.searchsorted(np.cumsum(chunks), positions, side="right")
-    edges = np.flatnonzero(np.diff(chunk_of)) + 1
-    bounds = [0, *edges.tolist(), n]
-    return list(itertools.pairwise(bounds))
+    # From the chunk boundaries, not from every row: a long 1-D array has billions of rows.
+    chunk_starts = np.cumsum(chunks)[:-1]
+    inside = chunk_starts[(chunk_starts > sl.start) & (chunk_starts < sl.stop)]
+    first_rows = np.unique(-((sl.start - inside) // sl.step))  # the first row at or after each boundary
+    edges = first_rows[(first_rows > 0) & (first_rows < n)]
+    return list(itertools.pairwise([0, *edges.tolist(), n]))
 
 
 def _merge(runs: list[tuple[int, int]], rows: int, max_rows: int) -> Iterator[tuple[int, int]]:
