@@ -82,7 +82,7 @@ def test_another_orgs_url_is_404(base: str, auth: tuple[str, str]) -> None:
 def test_unknown_or_other_protocol_suffix_is_404(base: str, auth: tuple[str, str]) -> None:
     other = httpx.get(f"{base}/main/wms", params={"request": "GetCapabilities"}, auth=auth)
     assert other.status_code == 404
-    assert "serves zarr" in other.json()["detail"] and "wms" in other.json()["detail"]
+    assert "serves zarr" in other.json()["detail"] and "not wms" in other.json()["detail"]
     unknown = httpx.get(f"{base}/main/ftp/zarr.json", auth=auth)
     assert unknown.status_code == 404 and "/zarr/" in unknown.json()["detail"]
 
@@ -217,3 +217,27 @@ def test_compute_serve_runs_stateless_replicas(
     finally:
         process.stop()
     assert published.org.token not in process.log_text()
+
+
+def test_edr_and_dap2_plugins_answer_through_the_front_door(
+    published: Published, auth: tuple[str, str]
+) -> None:
+    """Our own protocol plugins load by protocol and answer at the public URLs (their own tests cover
+    the protocols): EDR's collection links point at the public URL, DAP2's ``opendap.dds`` is routed."""
+    with data_plane(published, ServiceType.EDR) as url:
+        edr = f"{url}/{published.full_name}/{published.tag}/edr"
+        collection = httpx.get(edr, auth=auth, timeout=60)
+        assert collection.status_code == 200, collection.text
+        assert "/datasets/" not in collection.text and edr in collection.text
+        position = httpx.get(
+            f"{edr}/position",
+            params={"coords": "POINT(0 0)", "parameter-name": "air", "f": "csv"},
+            auth=auth,
+            timeout=60,
+        )
+        assert position.status_code == 200, position.text
+        assert position.headers["cache-control"].endswith("immutable")
+    with data_plane(published, ServiceType.DAP2) as url:
+        dds = httpx.get(f"{url}/{published.full_name}/main/opendap.dds", auth=auth, timeout=60)
+        assert dds.status_code == 200, dds.text
+        assert "air" in dds.text and dds.headers["x-arraylake-snapshot"] == published.snapshot

@@ -2,7 +2,8 @@
 
 The suffix is the deployment protocol's :attr:`ServiceType.url_suffix`; the group is whatever lies between
 the ref and the first segment equal to the suffix (empty for the root group), so a group named like the
-suffix itself cannot be served.
+suffix itself cannot be served. For DAP2, ``opendap.{ext}`` also ends the group: its clients open
+``.../opendap`` and append ``.dds``, ``.das`` or ``.dods``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class DataRoute:
     """Slash-separated group path, ``""`` for the root group."""
     suffix: str
     rest: str
-    """The protocol's own path after the suffix, ``""`` or starting with ``/``."""
+    """The protocol's own path after the suffix: ``""``, or starting with ``/`` or ``.`` (``.dds``)."""
 
     @property
     def public_prefix(self) -> str:
@@ -41,13 +42,14 @@ def parse_data_path(path: str, protocol: ServiceType) -> DataRoute:
     ``protocol``."""
     suffix = protocol.url_suffix
     segments = path.strip("/").split("/") if path.strip("/") else []
-    if len(segments) < 4 or suffix not in segments[3:]:
+    at = next((i for i in range(3, len(segments)) if _is_suffix(segments[i], protocol)), None)
+    if at is None:
         other = _other_suffix(segments[3:], protocol)
         if other is not None:
             raise HTTPException(
                 status_code=404,
                 detail=f"this service serves {protocol.value} (URLs ending in /{suffix}/...), "
-                f"not {other.value}: enable a {other.value} service to use that protocol",
+                f"not {other.value}: an org admin can enable a {other.value} service for that",
             )
         raise HTTPException(
             status_code=404,
@@ -55,24 +57,31 @@ def parse_data_path(path: str, protocol: ServiceType) -> DataRoute:
             f"/{{group path}}/{suffix}/...",
         )
     org, repo, ref = segments[:3]
-    at = segments.index(suffix, 3)
     group_segments = segments[3:at]
     if any(s in ("", ".", "..") for s in group_segments):
         raise HTTPException(status_code=404, detail=f"invalid group path {'/'.join(group_segments)!r}")
+    extension = segments[at][len(suffix) :]
     rest = "/".join(segments[at + 1 :])
-    trailing = "/" if path.endswith("/") and rest else ""
+    if rest:
+        rest = f"/{rest}/" if path.endswith("/") else f"/{rest}"
+    elif path.endswith("/"):
+        rest = "/"
     return DataRoute(
-        org=org,
-        repo=repo,
-        ref=ref,
-        group="/".join(group_segments),
-        suffix=suffix,
-        rest=f"/{rest}{trailing}" if rest else ("/" if path.endswith("/") else ""),
+        org=org, repo=repo, ref=ref, group="/".join(group_segments), suffix=suffix, rest=extension + rest
+    )
+
+
+def _is_suffix(segment: str, protocol: ServiceType) -> bool:
+    suffix = protocol.url_suffix
+    if segment == suffix:
+        return True
+    return (
+        protocol is ServiceType.DAP2 and segment.startswith(f"{suffix}.") and len(segment) > len(suffix) + 1
     )
 
 
 def _other_suffix(segments: list[str], protocol: ServiceType) -> ServiceType | None:
     for service_type in ServiceType:
-        if service_type is not protocol and service_type.url_suffix in segments:
+        if service_type is not protocol and any(_is_suffix(s, service_type) for s in segments):
             return service_type
     return None
