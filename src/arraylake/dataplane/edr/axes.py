@@ -76,7 +76,16 @@ def find_axes(ds: xr.Dataset) -> GridAxes:
         )
     z = _first_dimension_coordinate(ds, _candidates(ds, "Z", "vertical"))
     t = _first_dimension_coordinate(ds, _candidates(ds, "T", "time"))
+    if t is not None and not _is_datetime(ds[t]):
+        t = None  # times CF could not decode (no units): not a T axis that dates can select on
     return GridAxes(x=x, y=y, z=z, t=t, x_is_longitude=_is_longitude(ds, x))
+
+
+def _is_datetime(coordinate: xr.DataArray) -> bool:
+    """datetime64, or the cftime dates of non-standard calendars."""
+    return np.issubdtype(coordinate.dtype, np.datetime64) or (
+        coordinate.dtype == object and coordinate.size > 0 and hasattr(coordinate.values[0], "isoformat")
+    )
 
 
 def _is_longitude(ds: xr.Dataset, name: str) -> bool:
