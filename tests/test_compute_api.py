@@ -104,7 +104,9 @@ def catalog(service: ArraylakeService, work: Callable[[Any], Any], *, write: boo
 
 def row_of(org: Org, name: str) -> Row:
     async def work(conn: Any) -> Row:
-        found = await records.service_row(conn, await org_id_by_name(conn, org.name), name)
+        org_id = await org_id_by_name(conn, org.name)
+        assert org_id is not None, org.name
+        found = await records.service_row(conn, org_id, name)
         assert found is not None, name
         return found
 
@@ -469,7 +471,7 @@ def test_log_windows(quiet: Compute) -> None:
     assert messages(since=naive) == every[3:]
     assert messages(follow="true", follow_timeout=1, tail=1) == ["line 4"]
 
-    for params, phrase in [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"tail": -1}, "tail"),
         ({"tail": "all"}, "tail"),
         ({"follow_timeout": 0}, "follow_timeout"),
@@ -478,7 +480,8 @@ def test_log_windows(quiet: Compute) -> None:
         ({"since": "yesterday"}, "since"),
         ({"until": "2026-13-01"}, "until"),
         ({"since": marks[3].isoformat(), "until": marks[1].isoformat()}, "is after until"),
-    ]:
+    ]
+    for params, phrase in bad:
         refused(quiet.logs(info.name, **params), 422, phrase)
 
 

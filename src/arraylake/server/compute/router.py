@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -101,7 +102,7 @@ async def disable_service(name: str, call: ComputeManager) -> Disabled:
         return Disabled(message=await service.disable_service(conn, call.member, name))
 
 
-_LOGS = {
+_LOGS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "With no query parameter (the 0.15 clients): the last lines as one JSON string. "
         "Otherwise: log lines as text, ``<RFC3339 time> <stdout|stderr> <F|P> <message>``, streamed while "
@@ -114,7 +115,7 @@ _LOGS = {
 }
 
 
-@router.get(SERVICE + "/logs", response_class=Response, responses=_LOGS)  # type: ignore[arg-type]
+@router.get(SERVICE + "/logs", response_class=Response, responses=_LOGS)
 async def service_logs(
     name: str,
     call: ComputeViewer,
