@@ -6,7 +6,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ def _csv_blocks(frame: pd.DataFrame, rows_per_block: int) -> Iterator[bytes]:
 
 
 @cache
-def _netcdf_engine() -> str:
+def _netcdf_engine() -> Literal["h5netcdf", "scipy"]:
     # h5netcdf needs h5py (or another HDF5 backend) to write; scipy writes NetCDF 3 with no extra library.
     return "h5netcdf" if importlib.util.find_spec("h5py") is not None else "scipy"
 
