@@ -81,6 +81,14 @@ def bare_dataset() -> xr.Dataset:
     return xr.Dataset({"v": (("a", "b"), np.ones((3, 4)))}, coords={"a": [0, 1, 2], "b": [0, 1, 2, 3]})
 
 
+def indexed_by_position() -> xr.Dataset:
+    """``lat(y)`` and ``lon(x)``: 1-D CF coordinates on dimensions of other names, which have no values."""
+    ds = cf_dataset().rename({"lat": "y", "lon": "x"})
+    return ds.assign_coords(lat=("y", ds.y.values, ds.y.attrs), lon=("x", ds.x.values, ds.x.attrs)).drop_vars(
+        ["x", "y"]
+    )
+
+
 def curvilinear_dataset() -> xr.Dataset:
     """Latitude and longitude as 2-D coordinates of a (y, x) grid."""
     lat, lon = np.meshgrid(np.linspace(40, 50, 3), np.linspace(0, 10, 4), indexing="ij")
@@ -106,6 +114,7 @@ def datasets(
         ("regional", regional),
         ("bare", bare_dataset()),
         ("curvilinear", curvilinear_dataset()),
+        ("by_position", indexed_by_position()),
     ):
         other, snap = commit_dataset(Path(tmp_path_factory.mktemp(name)) / "repo", ds)
         opened[name] = open_snapshot(other, snap)
@@ -525,6 +534,27 @@ def test_dataset_without_xy_axes_points_at_repo_doctor(base: str, http: httpx.Cl
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert "X and Y axis" in detail and "`axis: X`" in detail and "arraylake repo doctor" in detail
+
+
+def test_lat_lon_coordinates_on_other_dimensions(
+    base: str, http: httpx.Client, datasets: dict[str, xr.Dataset]
+) -> None:
+    ds = datasets["by_position"]
+    assert "lon" not in ds.dims
+    expected = ds.swap_dims(x="lon", y="lat").sel(lon=12.3, lat=41.9, method="nearest")
+    point = get(http, f"{base}/by_position/edr/position", coords="POINT(12.3 41.9)")
+    assert point.status_code == 200, point.text
+    coverage = Coverage.model_validate_json(point.content)
+    assert coverage.domain.axes.x.values == [float(expected.lon)]
+    np.testing.assert_array_equal(np.array(coverage.ranges["air"].values, "float32"), expected.air.values)
+    area = get(http, f"{base}/by_position/edr/area", coords=TRIANGLE)
+    assert area.status_code == 200, area.text
+    grid = Coverage.model_validate_json(area.content)
+    assert (
+        sum(v is not None for v in grid.ranges["air"].values)
+        == cells_inside(datasets["ds"], TRIANGLE) * ds.sizes["time"]
+    )
+    assert http.get(f"{base}/by_position/edr/").json()["extent"]["spatial"]["bbox"] == [[-180, -85, 180, 85]]
 
 
 def test_a_curvilinear_grid_is_named_as_such(base: str, http: httpx.Client) -> None:

@@ -20,13 +20,20 @@ _DOCTOR_HINT = (
 
 @dataclass(frozen=True, slots=True)
 class GridAxes:
-    """Names of the dimension coordinates that play the X, Y, Z and T roles (Z and T are optional)."""
+    """Names of the 1-D coordinates that play the X, Y, Z and T roles (Z and T are optional); each is a
+    dimension coordinate of the dataset ``on`` returns."""
 
     x: str
     y: str
     z: str | None
     t: str | None
     x_is_longitude: bool
+    swaps: tuple[tuple[str, str], ...] = ()
+    """(dimension, coordinate) pairs where the role's coordinate is not its dimension's own (``lon(x)``)."""
+
+    def on(self, ds: xr.Dataset) -> xr.Dataset:
+        """``ds`` with the role coordinates as its dimensions."""
+        return ds.swap_dims(dict(self.swaps)) if self.swaps else ds
 
     def role_of(self) -> dict[str, str]:
         """``{dimension name: "x" | "y" | "z" | "t"}``."""
@@ -39,9 +46,12 @@ class GridAxes:
 
 
 def _first_dimension_coordinate(ds: xr.Dataset, candidates: list[str]) -> str | None:
+    """The first 1-D coordinate among ``candidates`` that is, or can become, its dimension's coordinate."""
     for name in candidates:
-        if name in ds.dims and name in ds.coords and ds[name].ndim == 1:
-            return name
+        if name in ds.coords and ds[name].ndim == 1:
+            dim = str(ds[name].dims[0])
+            if dim == name or dim not in ds.coords:
+                return name
     return None
 
 
@@ -78,7 +88,12 @@ def find_axes(ds: xr.Dataset) -> GridAxes:
     t = _first_dimension_coordinate(ds, _candidates(ds, "T", "time"))
     if t is not None and not _is_datetime(ds[t]):
         t = None  # times CF could not decode (no units): not a T axis that dates can select on
-    return GridAxes(x=x, y=y, z=z, t=t, x_is_longitude=_is_longitude(ds, x))
+    swaps = tuple(
+        (str(ds[name].dims[0]), name)
+        for name in (x, y, z, t)
+        if name is not None and ds[name].dims[0] != name
+    )
+    return GridAxes(x=x, y=y, z=z, t=t, x_is_longitude=_is_longitude(ds, x), swaps=swaps)
 
 
 def _is_datetime(coordinate: xr.DataArray) -> bool:

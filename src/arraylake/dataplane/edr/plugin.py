@@ -104,6 +104,7 @@ class EdrPlugin(Plugin):
             fmt = query.output_format(f)
             query.check_crs(crs)
             axes = grid_axes(request, dataset, cache)
+            dataset = axes.on(dataset)
             geometry = query.geometry(coords, kind.geometries, kind.example)
             params = query.parameters(dataset, axes, parameter_name)
             t_index = query.time_indexer(dataset, axes, datetime)
@@ -127,6 +128,7 @@ class EdrPlugin(Plugin):
         ) -> JSONResponse:
             """The collection: extent, parameters, and links to the position and area queries."""
             axes = grid_axes(request, dataset, cache)
+            dataset = axes.on(dataset)
             base_url = str(request.url.replace(query="")).rstrip("/")
             dataset_id = str(request.path_params.get("dataset_id", ""))
             params = query.queryable_parameters(dataset, axes)
