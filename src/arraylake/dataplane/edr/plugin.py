@@ -31,7 +31,7 @@ class _QueryType:
     name: str
     geometries: tuple[str, ...]
     example: str
-    select: Callable[..., select.Selection]
+    selector: Callable[..., select.Selection]
     narrow: str
 
 
@@ -109,7 +109,7 @@ class EdrPlugin(Plugin):
             params = query.parameters(dataset, axes, parameter_name)
             t_index = query.time_indexer(dataset, axes, datetime)
             z_index = query.z_indexer(dataset, axes, z)
-            lazy = kind.select(dataset, axes, geometry, params, t_index, z_index)
+            lazy = kind.selector(dataset, axes, geometry, params, t_index, z_index)
             check_size(
                 select.estimated_bytes(lazy, fmt),
                 self.max_response_bytes,
