@@ -3,9 +3,11 @@ and xarray through both; values compared one by one with the data in the Icechun
 
 from __future__ import annotations
 
+import gc
 import struct
 import sys
 import warnings
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -371,3 +373,14 @@ def test_blocks_cover_any_hyperslab_in_order(constraint: str, block_bytes: int, 
     assert len(body) == plan.nbytes == 8 + expected.nbytes
     assert struct.unpack(">ii", body[:8]) == (expected.size, expected.size)
     np.testing.assert_array_equal(np.frombuffer(body[8:], ">f4").reshape(expected.shape), expected)
+
+
+def test_the_dap2_view_of_a_dataset_lives_as_long_as_the_dataset() -> None:
+    dataset = cf_dataset()
+    view = dap_dataset(dataset)
+    assert dap_dataset(dataset) is view
+    assert dap_dataset(dataset.copy()) is not view  # another snapshot is another object
+    kept = weakref.ref(view)
+    del dataset, view
+    gc.collect()
+    assert kept() is None

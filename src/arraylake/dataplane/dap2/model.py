@@ -4,6 +4,8 @@ themselves (times as numbers with ``units``/``calendar``, ``_FillValue``, ``scal
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +41,7 @@ class DapVariable:
         return self.variable.chunks
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class DapDataset:
     variables: dict[str, DapVariable]
     attrs: Mapping[str, Any]
@@ -47,7 +49,32 @@ class DapDataset:
     """Variables DAP2 cannot carry (complex numbers, arrays of size 0), left out of the DDS."""
 
 
+_encoded: dict[int, tuple[weakref.ref[xr.Dataset], DapDataset]] = {}
+_encoded_lock = threading.RLock()  # re-entered when a weakref callback runs during a collection
+
+
 def dap_dataset(dataset: xr.Dataset) -> DapDataset:
+    """The DAP2 view of ``dataset``, kept while the dataset lives: netCDF-C asks for one variable per
+    request, and encoding every variable each time costs about half a millisecond per variable. Keyed by
+    the dataset object, not its id: a new snapshot is a new object, so nothing stale is served."""
+    key = id(dataset)
+    with _encoded_lock:
+        hit = _encoded.get(key)
+    if hit is not None and hit[0]() is dataset:
+        return hit[1]
+    result = _encode(dataset)
+
+    def forget(ref: weakref.ref[xr.Dataset]) -> None:
+        with _encoded_lock:
+            if key in _encoded and _encoded[key][0] is ref:
+                del _encoded[key]
+
+    with _encoded_lock:
+        _encoded[key] = (weakref.ref(dataset, forget), result)
+    return result
+
+
+def _encode(dataset: xr.Dataset) -> DapDataset:
     """CF-encode ``dataset`` (nothing is computed) and type its variables for DAP2."""
     variables, attrs = xr.conventions.encode_dataset_coordinates(dataset)
     try:
