@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import signal
 import time
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Row
 from arraylake import Client
 from arraylake.server.compute import records
 from arraylake.server.compute.logbook import CURRENT, PREVIOUS, Logbook, follow_lines, log_dir, read_lines
-from arraylake.server.compute.supervisor import MARKER, owner_key
+from arraylake.server.compute.supervisor import LIVENESS_FAILURES, LIVENESS_SECONDS, MARKER, owner_key
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.schema import api_tokens, compute_services
 from tests.support.processes import wait_until
@@ -287,7 +288,8 @@ def _group_of(pid: int) -> int | None:
 @pytest.mark.reliability
 def test_a_crash_or_a_change_restarts_the_group(running: ArraylakeService) -> None:
     """A new generation (what PATCH does) restarts the group with the new replicas; SIGKILL to the group
-    -> error naming the signal -> available again by itself, the restart counted and logged."""
+    -> error naming the signal -> available again by itself, the restart counted and logged; a group that
+    hangs (SIGSTOP) is found out by its unanswered health checks and replaced."""
     org = running.new_org()
     compute = Compute(running, org)
     sid = compute.enable("zarr-c", min_replicas=2)
@@ -309,6 +311,14 @@ def test_a_crash_or_a_change_restarts_the_group(running: ArraylakeService) -> No
     text = compute.logs("zarr-c")
     for event in ("configuration changed (generation 2)", "killed by signal SIGKILL (9); restarting in 1 s"):
         assert event in text, event
+
+    # A hang: the group stopped (SIGSTOP) answers nothing; it is replaced.
+    (hung,) = groups(running, sid)
+    os.killpg(hung, signal.SIGSTOP)
+    row = compute.wait_status(sid, "error", LIVENESS_SECONDS * (LIVENESS_FAILURES + 1) + 10)
+    assert "stopped answering its readiness check" in row.status_detail, row.status_detail
+    row = compute.wait_status(sid, "available")
+    assert row.restarts == 2 and hung not in groups(running)
 
 
 @pytest.mark.reliability
@@ -397,3 +407,34 @@ async def test_follow_yields_new_lines_across_rotation(tmp_path: Path) -> None:
     assert 2.4 < time.monotonic() - started < 4
     assert got[0] == "before"
     assert [g.split(" ")[1] for g in got[1:]] == [str(i) for i in range(60)]
+
+
+def supervisors(service: ArraylakeService) -> list[int]:
+    """The service processes that took the supervisor's lock, in order (from the service's log)."""
+    found = []
+    for line in service.log_text().splitlines():
+        if '"supervising compute services"' in line:
+            found.append(json.loads(line)["pid"])
+    return found
+
+
+@pytest.mark.reliability
+def test_another_worker_takes_over_when_the_supervisor_dies(fresh_service: ArraylakeService) -> None:
+    """With several service workers one supervises; SIGKILL to it: its deployments end with it, another
+    worker takes the lock and starts them again."""
+    fresh_service.start({"ARRAYLAKE_SERVER_WORKERS": "2"})
+    org = fresh_service.new_org()
+    compute = Compute(fresh_service, org)
+    sid = compute.enable("zarr-w")
+    old_port = compute.wait_status(sid, "available").port
+    (holder,) = supervisors(fresh_service)
+    before = groups(fresh_service, sid)
+
+    os.kill(holder, signal.SIGKILL)
+    wait_until(lambda: len(supervisors(fresh_service)) == 2, 30, "another supervisor")
+    assert supervisors(fresh_service)[1] != holder
+    wait_until(lambda: not before & groups(fresh_service), 15, "the old group to end")
+    wait_until(lambda: compute.row(sid).port != old_port, 30, "a new start")
+    row = compute.wait_status(sid, "available")
+    assert len(groups(fresh_service, sid)) == 1 and not before & groups(fresh_service, sid)
+    assert row.status_detail is None and row.port != old_port

@@ -7,8 +7,9 @@ it reads the catalog's rows (:func:`records.supervised_rows`) and makes reality 
 * a deployment wanted running gets ``python -m arraylake.dataplane`` on a free loopback port, with
   ``min_replicas`` worker processes (at least one), in a session of its own; it is ``progressing`` until
   ``GET /_health`` answers 200, then ``available``;
-* a crash, or no readiness within ``compute_start_timeout_seconds``, is ``error`` with the reason (exit code
-  or signal) until a restart, after an exponential backoff (1 s doubling to 60 s), is ready again;
+* a crash, no readiness within ``compute_start_timeout_seconds``, or a hang (``/_health`` unanswered
+  :data:`LIVENESS_FAILURES` times in a row) is ``error`` with the reason (exit code or signal) until a
+  restart, after an exponential backoff (1 s doubling to 60 s), is ready again;
 * a new ``generation`` (a change through the API) restarts the group; ``desired=stopped`` stops it (SIGTERM
   to the group, SIGKILL after :data:`GRACE_SECONDS`) and marks it ``stopped``;
 * with ``min_replicas=0``, ``compute_idle_seconds`` without requests stop it as ``sleeping``; the proxy's
@@ -35,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ BACKOFF_FIRST_SECONDS, BACKOFF_MAX_SECONDS = 1.0, 60.0
 STABLE_SECONDS = 30.0
 """Available this long, a deployment's next crash starts the backoff over."""
 PROBE_TIMEOUT_SECONDS = 2.0
+LIVENESS_SECONDS, LIVENESS_FAILURES = 15.0, 3
+"""A ready deployment is asked ``/_health`` this often; this many unanswered in a row: restarted."""
 DATAPLANE_MODULE = "arraylake.dataplane"
 MARKER = "ARRAYLAKE_COMPUTE_SUPERVISOR"
 """Set in every deployment's environment to ``{data dir key}/{service id}``: how strays are recognised."""
@@ -229,6 +232,8 @@ class Run:
     pumps: list[asyncio.Task[None]]
     ready_at: float | None = None
     ready_wall: Any = None
+    probed_at: float = 0.0
+    unanswered: int = 0
 
     @property
     def group(self) -> int:
@@ -244,7 +249,6 @@ class Track:
     failures: int = 0
     next_start: float = 0.0
     detail: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _pump(reader: asyncio.StreamReader, logbook: Logbook, stream: Stream) -> None:
@@ -363,16 +367,16 @@ class Supervisor:
         elif run.ready_at is None:
             await self._check_start(track, row, run)
         else:
-            await self._check_idle(track, row, run)
+            await self._check_running(track, row, run)
 
     async def _maybe_start(self, track: Track, row: Row) -> None:
         asleep = row.status == ServiceStatus.SLEEPING.value and row.running_generation == row.generation
-        if asleep and replicas(row) == 0:
-            if row.wake_requested_at is None:
-                return
-            track.logbook.event("a request arrived: waking up")
+        if asleep and replicas(row) == 0 and row.wake_requested_at is None:
+            return
         if time.monotonic() < track.next_start:
             return
+        if asleep:
+            track.logbook.event("a request arrived: waking up")
         if track.failures:
             await self._start(track, row, ServiceStatus.ERROR, f"{track.detail}; restarting")
         else:
@@ -425,7 +429,8 @@ class Supervisor:
 
     async def _check_start(self, track: Track, row: Row, run: Run) -> None:
         if await self._answers(run.port):
-            run.ready_at, run.ready_wall = time.monotonic(), utcnow()
+            run.ready_at = run.probed_at = time.monotonic()
+            run.ready_wall = utcnow()
             track.detail = None
             track.logbook.event(
                 f"ready after {run.ready_at - run.started:.1f} s: {run.workers} replica(s) on port {run.port}"
@@ -443,7 +448,17 @@ class Supervisor:
             await self._stop(track, "not ready in time")
             await self._failed(track, row, f"did not pass its readiness check within {timeout:g} s")
 
-    async def _check_idle(self, track: Track, row: Row, run: Run) -> None:
+    async def _check_running(self, track: Track, row: Row, run: Run) -> None:
+        now = time.monotonic()
+        if now - run.probed_at >= LIVENESS_SECONDS:
+            run.probed_at = now
+            run.unanswered = 0 if await self._answers(run.port) else run.unanswered + 1
+            if run.unanswered >= LIVENESS_FAILURES:
+                await self._stop(track, "hung")
+                await self._failed(
+                    track, row, f"stopped answering its readiness check ({run.unanswered} checks in a row)"
+                )
+                return
         if replicas(row) != 0:
             return
         last = max(filter(None, (row.last_request_at, run.ready_wall)))
