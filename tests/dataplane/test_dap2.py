@@ -55,7 +55,7 @@ def source(committed: Committed) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def url(committed: Committed) -> Iterator[str]:
-    """The committed dataset over DAP2, with tiny blocks so that every response is streamed in many."""
+    """The committed dataset over DAP2, with tiny blocks so that responses are streamed in several."""
     repo, snapshot, _ = committed
     plugin = Dap2Plugin(block_bytes=1000, max_response_bytes=4000)
     with serve(xpublish.Rest({"ds": open_snapshot(repo, snapshot)}, plugins={"opendap": plugin}).app) as base:
@@ -85,7 +85,7 @@ def typed_dataset() -> xr.Dataset:
     ds["packed"].encoding = {"dtype": "int16", "scale_factor": 0.01, "add_offset": 0.0, "_FillValue": -32768}
     ds["station"] = ("lon", np.array([f'st-{i} "q"' for i in range(36)], dtype=object))
     ds["crs"] = ((), np.int32(0), {"grid_mapping_name": "latitude_longitude"})
-    ds["level"] = ((), np.uint8(7))  # a Byte scalar travels padded to four bytes
+    ds["level"] = ((), np.uint8(7))  # served as Int16: the clients read a padded Byte from opposite ends
     ds["empty"] = (("none",), np.zeros(0, "float32"))
     ds["air"].attrs["grid_mapping"] = "crs"
     ds.attrs.update(

@@ -28,7 +28,8 @@ class Dap2Plugin(Plugin):
     dataset_router_prefix: str = Field("/opendap", pattern=r"^/\S+[^/]$")
     dataset_router_tags: Sequence[str] = ["opendap"]
     max_response_bytes: int = _DEFAULTS.max_response_bytes
-    """Strings (read whole before they are sent) and the size of one block of a ``.dods`` stream."""
+    """The most a ``.dods`` response builds whole: its strings, and one block of an array (a block holds
+    whole source chunks up to this size, so that no chunk is read twice)."""
     max_stream_bytes: int = _DEFAULTS.max_stream_bytes
     """The largest ``.dods`` response (413 above it)."""
     block_bytes: int = 16 * MiB
