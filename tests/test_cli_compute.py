@@ -3,6 +3,9 @@ the service's URL after ``enable --wait``, and one clear line (exit code != 0) f
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from arraylake import Client
@@ -130,3 +133,29 @@ def test_help_reads_well() -> None:
         assert option in enable.stdout
     assert "--follow-timeout" in run("compute", "logs", "--help").stdout
     assert "compute" in run("--help").stdout
+    serve = run("compute", "serve", "--help")
+    assert serve.exit_code == 0 and "--service-url" in serve.stdout and "load balancer" in serve.stdout
+
+
+def test_only_serve_loads_the_compute_extra() -> None:
+    # the other commands, and every help page, work without the heavy protocol libraries
+    code = (
+        "import sys; from typer.testing import CliRunner; from arraylake.cli.main import app; "
+        "[CliRunner().invoke(app, args) for args in (['compute', '--help'], ['compute', 'list', '--help'])]; "
+        "assert 'xpublish' not in sys.modules, 'xpublish loaded'; "
+        "CliRunner().invoke(app, ['compute', 'serve', '--help']); assert 'xpublish' in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_serve_without_the_compute_extra_says_how_to_get_it() -> None:
+    code = (
+        "import sys; sys.modules['xpublish'] = None; "
+        "sys.argv = ['arraylake', 'compute', 'serve', '--org', 'x']; "
+        "from arraylake.cli.main import main; main()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "needs the compute extra" in result.stderr and "arraylake-open[compute]" in result.stderr
+    assert "Traceback" not in result.stderr
