@@ -1,7 +1,8 @@
 """Both published client lines drive our compute control plane unchanged: the 1.7 client
 (``.venv-published``, ``tests/published_client/compute_scenario.py``) and the 0.15 client (``.venv-seed``,
 ``tests/seed_client/compute_scenario.py``), each in its own venv in a subprocess, against the real service on
-SQLite and PostgreSQL: enable, list, status, logs, (1.7: update, regions, async client) and disable.
+SQLite and PostgreSQL: enable, list, status, logs, (1.7: update, regions, async client) and disable, through
+the API and through each client's command line.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def test_the_1_7_client_drives_compute_services(service: ArraylakeService, tmp_p
     config_dir.mkdir()
     env = published_client_env(config_dir)
     result = run_scenario(PUBLISHED_PYTHON, "tests/published_client/compute_scenario.py", env, org, tmp_path)
-    assert result["steps"] == 13
+    assert result["steps"] == 14
     assert f'"method": "PATCH", "path": "/compute/orgs/{org.name}/services/zarr-prod", "status": 200' in (
         service.log_text()
     )
@@ -82,5 +83,5 @@ def test_the_0_15_client_drives_compute_services(service: ArraylakeService, tmp_
     finally:
         assert admin.delete(f"{base}/{tiles}").status_code == 200
         admin.close()
-    assert result["steps"] == 10
+    assert result["steps"] == 11
     assert tiles not in result["listed"] and len(result["listed"]) == 3

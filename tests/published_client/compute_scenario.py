@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,24 @@ from arraylake.compute.types import ComputeRegion, DeploymentInfo, ServiceStatus
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenario
 from scenario import EXPECTED_CLIENT_VERSION, check, expect_http_error, step
+
+
+def cli(args: argparse.Namespace, *words: str) -> str:
+    """Run the published client's command line (``arraylake ...``) against the service; its output."""
+    env = {
+        **os.environ,
+        "ARRAYLAKE_SERVICE__URI": args.service_url,
+        "ARRAYLAKE_TOKEN": args.token,
+        "COLUMNS": "300",  # no table cell or message wrapped
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "arraylake", *words], env=env, capture_output=True, text=True, timeout=120
+    )
+    check(
+        done.returncode == 0,
+        f"arraylake {' '.join(words)}: exit {done.returncode}\n{done.stdout}{done.stderr}",
+    )
+    return done.stdout
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -125,6 +145,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     with step("disable the last one"):
         services.disable("zarr-prod")
+        check(services.list_enabled() == [], "services left")
+
+    with step("the command line: arraylake compute enable, list, status, logs, update, disable"):
+        out = cli(args, "compute", "enable", org, "wms", "--sku-code", "xs", "--deployment-name", "cli-wms")
+        check("wms service cli-wms enabled" in out, out)
+        out = cli(args, "compute", "list", org)
+        check("cli-wms" in out and f"{args.service_url}/v1/services/cli-wms" in out, out)
+        check("cli-wms" in cli(args, "compute", "status", org, "cli-wms"), "status")
+        cli(args, "compute", "logs", org, "cli-wms", "--tail", "5")
+        cli(args, "compute", "update", org, "cli-wms", "--sku", "m")
+        check(services.get_status("cli-wms")["config"]["sku_code"] == "m", "update through the CLI")
+        check("disabled" in cli(args, "compute", "disable", org, "cli-wms"), "disable")
         check(services.list_enabled() == [], "services left")
 
     return {"edr": edr, "steps": scenario._step_count}

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,24 @@ from arraylake.compute.types import DeploymentInfo, ServiceStatus
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenario
 from scenario import EXPECTED_CLIENT_VERSION, check, raises, step
+
+
+def cli(args: argparse.Namespace, *words: str) -> str:
+    """Run this client's command line (``arraylake ...``) against the service; its output."""
+    env = {
+        **os.environ,
+        "ARRAYLAKE_SERVICE__URI": args.service_url,
+        "ARRAYLAKE_TOKEN": args.token,
+        "COLUMNS": "300",  # no table cell or message wrapped
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "arraylake", *words], env=env, capture_output=True, text=True, timeout=120
+    )
+    check(
+        done.returncode == 0,
+        f"arraylake {' '.join(words)}: exit {done.returncode}\n{done.stdout}{done.stderr}",
+    )
+    return done.stdout
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,6 +122,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         check("anonymous access ended" in answer["message"], answer)
         error = raises(lambda: services.disable(edr), "disabling twice")
         check("409" in str(error) and "already disabled" in str(error), str(error))
+        check(services.list_enabled() == [], "services left")
+
+    with step("the command line: arraylake compute enable, list, status, logs, disable"):
+        out = cli(args, "compute", "enable", org, "zarr")
+        name = next(word for word in out.split() if word.startswith("zarr-"))
+        check(f"zarr service {name} enabled" in out, out)
+        out = cli(args, "compute", "list", org)
+        check(name in out and f"{args.service_url}/v1/services/{name}" in out, out)
+        check(name in cli(args, "compute", "status", org, name), "status")
+        cli(args, "compute", "logs", org, name)
+        check("disabled" in cli(args, "compute", "disable", org, name), "disable")
         check(services.list_enabled() == [], "services left")
 
     return {"listed": [d.name for d in listed], "steps": scenario._step_count}
