@@ -214,8 +214,16 @@ def test_every_type_masked_values_strings_and_scalars_through_both_clients(
 # --- the wire, constraints and limits -------------------------------------------------------------------
 
 
-def test_dods_is_the_projected_dds_then_xdr(url: str, source: xr.Dataset) -> None:
-    response = httpx.get(f"{url}.dods?lat%5B1:4:17%5D,time%5B2%5D")
+@pytest.mark.parametrize(
+    "query",
+    [
+        "lat%5B1:4:17%5D,time%5B2%5D",  # as netCDF-C and pydap send it
+        "lat[1:4:17],time[2]",
+        "lat%5B1%3A4%3A17%5D%2Ctime%5B2%5D=",  # as a proxy re-encoding key=value pairs passes it on
+    ],
+)
+def test_dods_is_the_projected_dds_then_xdr(url: str, source: xr.Dataset, query: str) -> None:
+    response = httpx.get(f"{url}.dods?{query}")
     assert response.status_code == 200
     assert response.headers["content-description"] == "dods_data"
     assert int(response.headers["content-length"]) == len(response.content)

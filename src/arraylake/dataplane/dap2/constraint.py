@@ -44,6 +44,8 @@ def parse_constraint(query: str, dataset: DapDataset) -> list[Projection]:
             detail=f"DAP2 selections are not supported by this service (got '&{selection}'); "
             "project variables and hyperslabs only, e.g. air[0:1:9][0:2:10][0:2:20]",
         )
+    # A proxy that re-encodes the query as key=value pairs turns "air[0:1:5]" into "air[0:1:5]=".
+    projection = projection.removesuffix("=")
     if not projection.strip():
         return [Projection(v, tuple(slice(0, n, 1) for n in v.shape)) for v in dataset.variables.values()]
     chosen: dict[str, Projection] = {}
