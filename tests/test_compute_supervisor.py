@@ -28,6 +28,7 @@ from arraylake.server.compute.logbook import CURRENT, PREVIOUS, Logbook, follow_
 from arraylake.server.compute.supervisor import LIVENESS_FAILURES, LIVENESS_SECONDS, MARKER, owner_key
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.schema import api_tokens, compute_services
+from tests.dataplane.conftest import cf_dataset
 from tests.support.processes import wait_until
 from tests.support.service import ArraylakeService, Org
 
@@ -49,10 +50,10 @@ class Compute:
             timeout=30,
         )
 
-    def enable(self, name: str, *, min_replicas: int = 1, is_public: bool = False) -> str:
-        """Enable a Zarr deployment; its id."""
+    def enable(self, name: str, *, min_replicas: int = 1, is_public: bool = False, kind: str = "zarr") -> str:
+        """Enable a deployment (Zarr by default); its id."""
         body = {
-            "service_type": "zarr",
+            "service_type": kind,
             "org": self.org.name,
             "deployment_name": name,
             "min_replicas": min_replicas,
@@ -236,12 +237,16 @@ def test_proxy_forwards_and_streams(running: ArraylakeService) -> None:
 
 def test_enable_run_disable(running: ArraylakeService) -> None:
     """enable -> progressing -> available with ready replicas = min_replicas, each a process of the
-    deployment's group; disable -> stopped, no process left; the log holds the deployment's own output and
-    the supervisor's events, in the kubelet format."""
+    deployment's group; a public one reads anonymously through the proxy, its links point back at the
+    proxy; disable -> stopped, no process left, the reader's token revoked; the log holds the deployment's
+    own output and the supervisor's events, in the kubelet format."""
     org = running.new_org()
     compute = Compute(running, org)
-    values = publish(running, org, (1, 8, 16))
-    sid = compute.enable("zarr-a", min_replicas=2, is_public=True)
+    repo = Client(running.url, token=org.token).create_repo(f"{org.name}/cf")
+    session = repo.writable_session("main")
+    cf_dataset().to_zarr(session.store, mode="w", consolidated=False, zarr_format=3)
+    session.commit("a CF dataset")
+    sid = compute.enable("edr-a", min_replicas=2, is_public=True, kind="edr")
     assert compute.row(sid).status == "progressing"
     row = compute.wait_status(sid, "available")
     assert row.ready_replicas == 2 and row.port and row.running_generation == 1
@@ -250,25 +255,29 @@ def test_enable_run_disable(running: ArraylakeService) -> None:
     workers = [p for p in members if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert len(workers) == 2  # uvicorn's worker processes, under its parent
     health = httpx.get(f"http://127.0.0.1:{row.port}/_health", timeout=5).json()
-    assert health["deployment"] == "zarr-a" and health["protocol"] == "zarr"
+    assert health["deployment"] == "edr-a" and health["protocol"] == "edr"
 
-    # Public: anonymous callers read as the deployment's reader, whose token only the processes have.
-    chunk = f"{running.url}/v1/services/zarr-a/{org.name}/big/main/zarr/big/c/1/0/0"
-    anonymous = httpx.get(chunk, timeout=30)
+    # Public: anonymous callers read as the deployment's reader, whose token only the processes have;
+    # the links the deployment builds use the public base the proxy sends.
+    collection = f"{running.url}/v1/services/edr-a/{org.name}/cf/main/edr/"
+    anonymous = httpx.get(collection, timeout=60)
     assert anonymous.status_code == 200, anonymous.text
-    assert anonymous.content == values[1].tobytes()
+    position = anonymous.json()["data_queries"]["position"]["link"]["href"]
+    assert position == f"{collection}position"
+    point = httpx.get(position, params={"coords": "POINT(0 0)", "f": "csv"}, timeout=60)
+    assert point.status_code == 200 and "air" in point.text, point.text
     token = reader_token(group)
     reader = compute.row(sid).reader_id
     assert reader and active_tokens(compute, reader) == 1
 
-    compute.disable("zarr-a")
+    compute.disable("edr-a")
     row = compute.wait_status(sid, "stopped", 30)
     assert row.ready_replicas == 0 and row.port is None
     assert groups(running, sid) == set()
-    assert httpx.get(chunk, timeout=30).status_code == 503
+    assert httpx.get(collection, timeout=30).status_code == 503
     assert active_tokens(compute, reader) == 0
 
-    text = compute.logs("zarr-a")
+    text = compute.logs("edr-a")
     assert token not in text and token not in running.log_text()
     for event in ("[supervisor] starting generation 1", "ready after", "stopped: disabled"):
         assert event in text, event
