@@ -376,8 +376,10 @@ def test_blocks_cover_any_hyperslab_in_order(constraint: str, block_bytes: int, 
     dataset = xr.Dataset({"v": (("t", "y", "x"), lazy)})
     projections = parse_constraint(constraint, dap_dataset(dataset))
     plan = xdr.plan(projections, block_bytes=block_bytes, max_response_bytes=max_block_bytes)
-    body = b"".join(bytes(part) for part in xdr.stream(b"", plan))
     expected = values[projections[0].slices]
+    for prefetch_bytes in (0, block_bytes, 2**30):  # never, some blocks, every block computed ahead
+        body = b"".join(bytes(part) for part in xdr.stream(b"", plan, prefetch_bytes=prefetch_bytes))
+        assert body == b"".join(bytes(part) for part in xdr.stream(b"", plan)), prefetch_bytes
     assert len(body) == plan.nbytes == 8 + expected.nbytes
     assert struct.unpack(">ii", body[:8]) == (expected.size, expected.size)
     np.testing.assert_array_equal(np.frombuffer(body[8:], ">f4").reshape(expected.shape), expected)

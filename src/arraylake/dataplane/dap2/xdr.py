@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 MAX_DAP2_COUNT = 2**31 - 1
 PIECE_BYTES = 1024 * 1024
 """How much of a computed block is converted to big-endian and handed to the server at a time."""
+PREFETCH_BYTES = 32 * 1024 * 1024
+"""The largest block computed ahead, while the previous one is sent."""
 
 
 def _pad(n: int) -> bytes:
@@ -182,17 +184,28 @@ def _pieces(block: Block, values: np.ndarray) -> Iterator[memoryview]:
         yield memoryview(values[start : start + step].astype(wire).view(np.uint8))
 
 
-def stream(head: bytes, data: Plan) -> Iterator[bytes | memoryview]:
-    """``head``, then the parts of ``data``, computing the next block while the previous one is sent."""
+def _nbytes(block: Block) -> int:
+    wire = block.projection.variable.type.wire
+    assert wire is not None
+    return math.prod(_block_shape(block)) * wire.itemsize
+
+
+def stream(head: bytes, data: Plan, *, prefetch_bytes: int = PREFETCH_BYTES) -> Iterator[bytes | memoryview]:
+    """``head``, then the parts of ``data``. A block of at most ``prefetch_bytes`` is computed while the
+    previous one is sent; a larger one (a big source chunk) only once it is sent, so that two are never
+    held at once."""
     yield head
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dap2-block") as pool:
         pending: tuple[Block, Future[np.ndarray]] | None = None
         for part in data.parts:
-            upcoming = None if isinstance(part, bytes) else (part, pool.submit(_compute, part))
+            early = isinstance(part, Block) and _nbytes(part) <= prefetch_bytes
+            upcoming = (part, pool.submit(_compute, part)) if isinstance(part, Block) and early else None
             if pending is not None:
                 yield from _pieces(pending[0], pending[1].result())
             pending = upcoming
-            if isinstance(part, bytes) and part:
+            if isinstance(part, Block) and not early:
+                pending = (part, pool.submit(_compute, part))
+            elif isinstance(part, bytes) and part:
                 yield part
         if pending is not None:
             yield from _pieces(pending[0], pending[1].result())
