@@ -300,6 +300,10 @@ def test_a_public_service_says_so_loudly_and_reads_as_an_api_client_of_the_org(c
 
     reader = compute.api_clients()[f"compute service {info.name} (public reader)"]
     assert reader["role"] == "repo_reader" and reader["disabled_at"] is None
+    warned = [line for line in compute.org.service.log_text().splitlines() if info.name in line]
+    assert any("compute service is public" in line and '"level": "warning"' in line for line in warned), (
+        warned
+    )
     assert row_of(compute.org, info.name).reader_id == reader["_id"]
 
     disabled = compute.disable(info.name)

@@ -19,11 +19,13 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from arraylake.server.compute import logbook, service
 from arraylake.server.deps import ComputeManager, ComputeViewer, InOrg
 from arraylake.server.errors import InvalidInput
+from arraylake.server.logs import get_logger
 from arraylake.server.web.urls import public_base
 from arraylake.types.common import WireModel
 from arraylake.types.compute import ComputeRegion, ComputeSku, DeploymentInfo, ServiceConfig, ServiceUpdate
 
 router = APIRouter(prefix="/compute/orgs/{org}", tags=["compute"])
+log = get_logger("arraylake.server.compute")
 
 LEGACY_LOG_LINES = 1000
 """How many of the last log lines a client that asks for no window (the 0.15 line) receives."""
@@ -61,6 +63,11 @@ async def enable_service(config: ServiceConfig, call: ComputeManager, request: R
             created_by=call.principal.id,
             public_base=_base(request, call),
         )
+    config = done.info.config
+    where = {"org": call.org, "deployment": done.info.name}
+    log.info("compute service enabled", **where, protocol=config.service_type.value, sku=config.sku_code)
+    if config.is_public:
+        log.warning("compute service is public: every repo of its org is readable without a token", **where)
     return Enabled(message=done.message, deployment=done.info)
 
 
@@ -89,9 +96,11 @@ async def update_service(
     """Change an enabled service's SKU or replicas: only the given fields (an explicit null is refused).
     The service restarts with them."""
     async with call.ctx.engine.begin() as conn:
-        return await service.update_service(
+        info = await service.update_service(
             conn, call.member, name, changes, public_base=_base(request, call)
         )
+    log.info("compute service changed", org=call.org, deployment=name, sku=info.config.sku_code)
+    return info
 
 
 @router.delete(SERVICE, response_model=Disabled)
@@ -99,7 +108,9 @@ async def disable_service(name: str, call: ComputeManager) -> Disabled:
     """Disable a compute service: its processes stop, a public one's anonymous access ends. Its logs and
     status stay readable."""
     async with call.ctx.engine.begin() as conn:
-        return Disabled(message=await service.disable_service(conn, call.member, name))
+        message = await service.disable_service(conn, call.member, name)
+    log.info("compute service disabled", org=call.org, deployment=name)
+    return Disabled(message=message)
 
 
 _LOGS: dict[int | str, dict[str, Any]] = {
