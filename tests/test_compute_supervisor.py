@@ -315,6 +315,9 @@ def test_a_crash_or_a_change_restarts_the_group(running: ArraylakeService) -> No
     os.killpg(second.pop(), signal.SIGKILL)
     row = compute.wait_status(sid, "error", 20)
     assert "killed by signal SIGKILL" in row.status_detail, row.status_detail
+    refused = httpx.get(f"{running.url}/v1/services/zarr-c/{org.name}/r/main/zarr/zarr.json", timeout=30)
+    assert refused.status_code == 503 and refused.headers["retry-after"]
+    assert "is failing: killed by signal SIGKILL" in refused.json()["detail"]
     row = compute.wait_status(sid, "available")
     assert row.restarts == 1 and row.status_detail is None and len(groups(running, sid)) == 1
     text = compute.logs("zarr-c")

@@ -6,7 +6,8 @@ it reads the catalog's rows (:func:`records.supervised_rows`) and makes reality 
 
 * a deployment wanted running gets ``python -m arraylake.dataplane`` on a free loopback port, with
   ``min_replicas`` worker processes (at least one), in a session of its own; it is ``progressing`` until
-  ``GET /_health`` answers 200, then ``available``;
+  ``GET /_health`` answers 200, then ``available``; a public one gets a fresh token of its reader API client
+  at each start (the previous ones revoked), in its environment only;
 * a crash, no readiness within ``compute_start_timeout_seconds``, or a hang (``/_health`` unanswered
   :data:`LIVENESS_FAILURES` times in a row) is ``error`` with the reason (exit code or signal) until a
   restart, after an exponential backoff (1 s doubling to 60 s), is ready again;
