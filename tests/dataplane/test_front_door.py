@@ -241,3 +241,34 @@ def test_edr_and_dap2_plugins_answer_through_the_front_door(
         dds = httpx.get(f"{url}/{published.full_name}/main/opendap.dds", auth=auth, timeout=60)
         assert dds.status_code == 200, dds.text
         assert "air" in dds.text and dds.headers["x-arraylake-snapshot"] == published.snapshot
+
+
+def test_head_answers_like_get_without_a_body(base: str, auth: tuple[str, str]) -> None:
+    get = httpx.get(f"{base}/main/{ROOT_METADATA}", auth=auth)
+    head = httpx.head(f"{base}/main/{ROOT_METADATA}", auth=auth)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+
+
+def test_dap2_computes_on_a_configured_dask_scheduler(published: Published, auth: tuple[str, str]) -> None:
+    """With DASK_SCHEDULER set, a DAP2 download is computed by that cluster's worker (another process,
+    which receives the pickled store with its credentials and reads the storage itself)."""
+    import distributed
+
+    def transitions(dask_scheduler: distributed.Scheduler) -> int:
+        return dask_scheduler.transition_counter
+
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        before = client.run_on_scheduler(transitions)
+        with data_plane(published, ServiceType.DAP2, dask_scheduler=cluster.scheduler_address) as url:
+            response = httpx.get(
+                f"{url}/{published.full_name}/main/opendap.dods", params="wind", auth=auth, timeout=60
+            )
+        assert response.status_code == 200
+        assert published.source["wind"].values.astype(">f4").tobytes() in response.content
+        assert client.run_on_scheduler(transitions) > before

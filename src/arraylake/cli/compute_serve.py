@@ -144,8 +144,9 @@ def serve(
         typer.Option(
             "--dask-scheduler",
             envvar=f"{ENV_PREFIX}DASK_SCHEDULER",
-            help="Address of a Dask distributed scheduler (tcp://host:8786) for the computations; its "
-            "workers must reach the storage. Default: Dask threads in each process.",
+            help="Address of a Dask distributed scheduler (tcp://host:8786) for DAP2 and EDR queries; "
+            "its workers must reach the storage (the repo's credentials travel with each task). Default: "
+            "Dask threads in each process.",
         ),
     ] = None,
     log_level: Annotated[str, LogLevelName] = "INFO",

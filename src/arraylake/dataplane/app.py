@@ -30,6 +30,7 @@ from arraylake.dataplane.protocols import adjust_query, check_request_size, clea
 from arraylake.dataplane.refs import resolve_ref
 from arraylake.dataplane.routing import parse_data_path
 from arraylake.dataplane.settings import DataPlaneSettings
+from arraylake.types.compute import ServiceType
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +38,23 @@ PLUGIN_CACHE_BYTES = 64 * 1024 * 1024
 """xpublish's own cache (Zarr metadata stores, encoded chunks) per process."""
 
 
+DISTRIBUTED_PROTOCOLS = frozenset({ServiceType.DAP2, ServiceType.EDR})
+"""The protocols whose queries can be heavy. Zarr chunks, map images and tiles are one chunk's work each,
+computed in-process (xpublish-zarr encodes a chunk inside its own event loop, where a distributed
+client's blocking gather hangs)."""
+
+
 def configure_dask(settings: DataPlaneSettings) -> Any:
-    """Dask's threaded scheduler with ``THREADS`` workers, or a client of ``DASK_SCHEDULER`` (whose
-    workers then read the storage themselves: the pickled store carries the refreshing credentials)."""
+    """Dask's threaded scheduler with ``THREADS`` workers, or, for DAP2 and EDR, a client of
+    ``DASK_SCHEDULER`` (whose workers then read the storage themselves: the pickled store carries its
+    refreshing credentials)."""
     import dask
 
-    if settings.dask_scheduler:
+    dask.config.set(scheduler="threads", num_workers=settings.threads)
+    if settings.dask_scheduler and settings.protocol in DISTRIBUTED_PROTOCOLS:
         import distributed
 
         return distributed.Client(settings.dask_scheduler, set_as_default=True)
-    dask.config.set(scheduler="threads", num_workers=settings.threads)
     return None
 
 
@@ -129,6 +137,10 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
     return app
 
 
+class _HeadAnswered(Exception):
+    """Stops the plugin once a HEAD request has its headers (a stream need not be computed)."""
+
+
 class ForwardedResponse(Response):
     """The answer of the inner xpublish app to the request at ``path``: streamed through as it comes,
     except text (XML, JSON, HTML), which is read whole to rewrite its links."""
@@ -160,6 +172,9 @@ class ForwardedResponse(Response):
         }
         inner_scope.pop("route", None)
         inner_scope.pop("endpoint", None)
+        head = scope["method"] == "HEAD"
+        if head:  # the plugins' routes answer GET only
+            inner_scope["method"] = "GET"
         started: Message | None = None
         buffered: list[bytes] = []
         buffering = False
@@ -181,6 +196,9 @@ class ForwardedResponse(Response):
                 if not buffering:
                     sent_start = True
                     await send(started)
+                    if head:
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                        raise _HeadAnswered
                 return
             if message["type"] == "http.response.body" and buffering:
                 buffered.append(message.get("body", b""))
@@ -193,12 +211,14 @@ class ForwardedResponse(Response):
                     headers["content-length"] = str(len(body))
                 sent_start = True
                 await send({**started, "headers": headers.raw})
-                await send({"type": "http.response.body", "body": body, "more_body": False})
+                await send({"type": "http.response.body", "body": b"" if head else body, "more_body": False})
                 return
             await send(message)
 
         try:
             await self.app(inner_scope, receive, forward)
+        except _HeadAnswered:
+            pass
         except Exception:
             if not sent_start:
                 raise

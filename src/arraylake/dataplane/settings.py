@@ -57,7 +57,8 @@ class DataPlaneSettings(BaseSettings):
     )
     dask_scheduler: str | None = Field(
         default=None,
-        description="Address of a Dask distributed scheduler; default: Dask's threads in this process.",
+        description="Address of a Dask distributed scheduler for DAP2 and EDR queries (its workers must "
+        "reach the storage); default: Dask's threads in this process.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
