@@ -3,6 +3,7 @@ write): values equal to the source, in the root and a nested group, at a branch,
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import aiohttp
@@ -29,8 +30,8 @@ def base(published: Published) -> Iterator[str]:
 
 
 def open_remote(url: str, published: Published) -> xr.Dataset:
-    auth = aiohttp.BasicAuth(published.org.name, published.org.token)
-    return xr.open_zarr(url, storage_options={"client_kwargs": {"auth": auth}})
+    basic = base64.b64encode(f"{published.org.name}:{published.org.token}".encode()).decode()
+    return xr.open_zarr(url, storage_options={"headers": {"Authorization": f"Basic {basic}"}})
 
 
 @pytest.mark.parametrize("ref", ["main", "tag", "snapshot"])
