@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from arraylake import Client
 from arraylake.types.compute import ServiceType
 from arraylake.types.orgs import OrgRole
 from tests.dataplane.frontdoor import EMPTY_GROUP, NESTED_GROUP, Published, api_token, data_plane, publish
@@ -272,3 +274,22 @@ def test_dap2_computes_on_a_configured_dask_scheduler(published: Published, auth
         assert response.status_code == 200
         assert published.source["wind"].values.astype(">f4").tobytes() in response.content
         assert client.run_on_scheduler(transitions) > before
+
+
+def test_a_revoked_permission_takes_effect_within_the_store_cache_ttl(published: Published) -> None:
+    admin = Client(published.service.url, token=published.org.token)
+    member = api_token(published, OrgRole.MEMBER)
+    member_id = admin.get_api_client_id_from_token(published.org.name, member)
+    admin.grant_repo_access(published.full_name, member_id, ["CAN_READ"])
+    ttl = 3.0
+    with data_plane(published, ServiceType.ZARR, store_cache_ttl=ttl) as url:
+        data_url = f"{url}/{published.full_name}/main/{ROOT_METADATA}"
+        assert httpx.get(data_url, auth=(published.org.name, member)).status_code == 200
+        admin.revoke_repo_access(published.full_name, member_id)
+        revoked_at = time.monotonic()
+        wait_until(
+            lambda: httpx.get(data_url, auth=(published.org.name, member)).status_code in (403, 404),
+            ttl + 10,
+            "the revocation to take effect",
+        )
+        assert time.monotonic() - revoked_at <= ttl + 2
