@@ -108,3 +108,12 @@ def test_links_follow_the_proxys_public_base(server: str, published: Published) 
     assert "/datasets/" not in response.text
     assert int(response.headers["content-length"]) == len(response.content)
     assert response.headers["cache-control"].endswith("immutable")
+
+
+def test_an_image_over_the_response_limit_is_413(wms_url: str, published: Published) -> None:
+    params = {"service": "WMS", "version": "1.3.0", "request": "GetMap", "layers": "air"}
+    params |= {"crs": "EPSG:4326", "bbox": "-90,-180,90,180", "width": 40000, "height": 40000}
+    params |= {"format": "image/png", "styles": "raster/default", "colorscalerange": "200,300"}
+    response = httpx.get(wms_url, params=params, auth=(published.org.name, published.org.token), timeout=60)
+    assert response.status_code == 413
+    assert "40000x40000" in response.json()["detail"] and "limit" in response.json()["detail"]

@@ -110,7 +110,11 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
         key = DatasetKey(route.org, route.repo, resolved.snapshot, route.group)
         query = adjust_query(settings.protocol, route.rest, request.query_params.multi_items())
         query_string = urlencode(query)
-        tag = caching.etag(resolved.snapshot, route.group, settings.protocol.value, route.rest, query_string)
+        public_prefix = links.public_base(settings.public_url, request) + route.public_prefix
+        # The links in an answer name the public URL, so it is part of what the ETag identifies.
+        tag = caching.etag(
+            resolved.snapshot, route.group, settings.protocol.value, route.rest, query_string, public_prefix
+        )
         headers = {
             caching.SNAPSHOT_HEADER: resolved.snapshot,
             "ETag": tag,
@@ -122,7 +126,6 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             return Response(status_code=304, headers=headers)
         dataset = await run_in_threadpool(cache.open, repo, key)
         check_request_size(settings.protocol, route.rest, query, dataset, settings.limits)
-        public_prefix = links.public_base(settings.public_url, request) + route.public_prefix
         internal_id = key.internal_id
         return ForwardedResponse(
             inner,

@@ -1,7 +1,8 @@
 """HTTP caching pinned to snapshots.
 
 Every data response names its snapshot (``X-Arraylake-Snapshot``) and carries a strong ETag derived from
-what determines its bytes: snapshot, group, protocol, the protocol's path and the query. A snapshot or tag
+what determines its bytes: snapshot, group, protocol, the protocol's path, the query and the public URL its
+links point to. A snapshot or tag
 URL always names the same snapshot (Icechunk never moves or reuses a tag), so its responses are immutable;
 a branch URL revalidates, and a matching ``If-None-Match`` is answered 304 before any data is read.
 """
@@ -16,9 +17,10 @@ SNAPSHOT_HEADER = "X-Arraylake-Snapshot"
 ONE_YEAR = 31_536_000
 
 
-def etag(snapshot: str, group: str, protocol: str, path: str, query: str) -> str:
-    """A strong ETag (quoted) for a response of ``snapshot``."""
-    digest = hashlib.sha256("\0".join((snapshot, group, protocol, path, query)).encode()).hexdigest()
+def etag(snapshot: str, group: str, protocol: str, path: str, query: str, public_prefix: str = "") -> str:
+    """A strong ETag (quoted) for a response of ``snapshot`` (``public_prefix``: where its links point)."""
+    parts = (snapshot, group, protocol, path, query, public_prefix)
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return f'"{snapshot}-{digest[:24]}"'
 
 
