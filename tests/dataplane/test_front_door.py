@@ -231,6 +231,7 @@ def test_edr_and_dap2_plugins_answer_through_the_front_door(
         collection = httpx.get(edr, auth=auth, timeout=60)
         assert collection.status_code == 200, collection.text
         assert "/datasets/" not in collection.text and edr in collection.text
+        assert f"{published.org.name}~" not in collection.text  # nor the internal dataset id
         position = httpx.get(
             f"{edr}/position",
             params={"coords": "POINT(0 0)", "parameter-name": "air", "f": "csv"},
@@ -243,6 +244,8 @@ def test_edr_and_dap2_plugins_answer_through_the_front_door(
         dds = httpx.get(f"{url}/{published.full_name}/main/opendap.dds", auth=auth, timeout=60)
         assert dds.status_code == 200, dds.text
         assert "air" in dds.text and dds.headers["x-arraylake-snapshot"] == published.snapshot
+        das = httpx.get(f"{url}/{published.full_name}/main/opendap.das", auth=auth, timeout=60)
+        assert das.status_code == 200 and f"{published.org.name}~" not in das.text
 
 
 def test_head_answers_like_get_without_a_body(base: str, auth: tuple[str, str]) -> None:

@@ -105,7 +105,7 @@ def test_links_follow_the_proxys_public_base(server: str, published: Published) 
     )
     assert response.status_code == 200
     assert f"{public}/{published.full_name}/{published.tag}/wms" in response.text
-    assert "/datasets/" not in response.text
+    assert "/datasets/" not in response.text and f"{published.org.name}~" not in response.text
     assert int(response.headers["content-length"]) == len(response.content)
     assert response.headers["cache-control"].endswith("immutable")
 

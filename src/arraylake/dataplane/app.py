@@ -133,7 +133,10 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
             query_string=query_string,
             success_headers=headers,
             rewrite=lambda body: links.rewrite(
-                clean_body(settings.protocol, route.rest, body), internal_id, public_prefix
+                clean_body(settings.protocol, route.rest, body),
+                internal_id,
+                public_prefix,
+                route.public_prefix.strip("/"),
             ),
         )
 

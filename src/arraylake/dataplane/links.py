@@ -35,10 +35,12 @@ def link_pattern(internal_id: str) -> re.Pattern[bytes]:
     return re.compile(rb"(?:https?://[^/\s\"'<>]+)?" + escaped + rb"(?=[/?\"'<&\s]|$)")
 
 
-def rewrite(body: bytes, internal_id: str, public_prefix: str) -> bytes:
+def rewrite(body: bytes, internal_id: str, public_prefix: str, public_name: str) -> bytes:
     """``body`` with the internal dataset URLs of ``internal_id`` replaced by ``public_prefix`` (an
-    absolute URL ending before the protocol suffix)."""
-    if b"/datasets/" not in body:
+    absolute URL ending before the protocol suffix), and the bare id (plugins show it as the dataset's
+    name or title) by ``public_name``."""
+    if internal_id.encode() not in body:
         return body
     replacement = public_prefix.encode()
-    return link_pattern(internal_id).sub(lambda _: replacement, body)
+    body = link_pattern(internal_id).sub(lambda _: replacement, body)
+    return body.replace(internal_id.encode(), public_name.encode())
