@@ -28,7 +28,6 @@ from arraylake.types import utcnow
 from arraylake.types.compute import ServiceStatus
 
 PUBLIC_BASE_HEADER = "x-arraylake-public-base"
-LOOKUP_CACHE_SECONDS = 2.0
 NOTE_INTERVAL_SECONDS = 10.0
 """At most one ``last_request_at`` write per deployment this often (less, if the idle time is shorter)."""
 WAKE_WAIT_SECONDS = 60.0
@@ -53,7 +52,6 @@ _NOT_RETURNED = _HOP_BY_HOP | {"x-request-id", "set-cookie"}
 
 router = APIRouter(tags=["compute"])
 log = get_logger("arraylake.server.compute.proxy")
-_rows: dict[tuple[str, str], tuple[float, Row | None]] = {}
 _noted: dict[str, float] = {}
 _clients: dict[int, httpx.AsyncClient] = {}
 
@@ -72,17 +70,16 @@ def _client() -> httpx.AsyncClient:
 
 
 async def _lookup(ctx: AppContext, org: str, deployment: str, *, fresh: bool = False) -> Row | None:
-    key = (org, deployment)
-    cached = _rows.get(key)
-    now = time.monotonic()
-    if cached is not None and not fresh and now - cached[0] < LOOKUP_CACHE_SECONDS:
-        return cached[1]
-    async with ctx.reader.connect() as conn:
-        row = await records.service_row_by_org_name(conn, org, deployment)
-    if len(_rows) > 10_000:
-        _rows.clear()
-    _rows[key] = (now, row)
-    return row
+    """The deployment's row. Kept in the catalog cache, which forgets it on any commit of this process (a
+    disable takes effect at once here) and after ``catalog_cache_seconds`` in the other workers."""
+
+    async def load() -> Row | None:
+        async with ctx.reader.connect() as conn:
+            return await records.service_row_by_org_name(conn, org, deployment)
+
+    if fresh:
+        return await load()
+    return await ctx.catalog.get(("compute-deployment", org, deployment), load)
 
 
 async def _note_request(ctx: AppContext, row: Row, *, wake: bool) -> None:
@@ -172,12 +169,10 @@ async def forward(deployment: str, org: str, path: str, request: Request) -> Res
         except httpx.ConnectError:
             # Stopped since the catalog (or the cache) said it was available, e.g. gone to sleep: nothing
             # was sent, so asking the catalog again and retrying once is safe.
-            _rows.pop((org, deployment), None)
             if attempt > 1:
                 raise _unavailable(row, "did not answer; retry shortly") from None
             await asyncio.sleep(RETRY_PAUSE_SECONDS)
         except httpx.TransportError as exc:
-            _rows.pop((org, deployment), None)
             log.warning("compute deployment did not answer", deployment=deployment, org=org, error=str(exc))
             raise _unavailable(row, "did not answer; retry shortly") from None
     response = StreamingResponse(
