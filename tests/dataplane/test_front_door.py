@@ -296,3 +296,13 @@ def test_a_revoked_permission_takes_effect_within_the_store_cache_ttl(published:
             "the revocation to take effect",
         )
         assert time.monotonic() - revoked_at <= ttl + 2
+
+
+def test_datasets_beyond_the_cache_size_are_reopened(published: Published, auth: tuple[str, str]) -> None:
+    seen: dict[str, bytes] = {}
+    with data_plane(published, ServiceType.ZARR, store_cache_size=1) as url:
+        for group in ("", NESTED_GROUP, "", NESTED_GROUP):
+            path = f"{url}/{published.full_name}/main/{group + '/' if group else ''}zarr/wind/c/1/0/0"
+            response = httpx.get(path, auth=auth)
+            assert response.status_code == 200
+            assert seen.setdefault(group, response.content) == response.content
