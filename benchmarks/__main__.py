@@ -16,11 +16,11 @@ from pathlib import Path
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 from arraylake import Client
-from benchmarks import api, data_path, open_latency, scale, v1
+from benchmarks import api, compute, data_path, open_latency, scale, v1
 from benchmarks.infra import seaweed, service
 from benchmarks.stats import Result, console, report
 
-BENCHMARKS = ("data", "open", "api", "scale", "v1")
+BENCHMARKS = ("data", "open", "api", "scale", "v1", "compute")
 
 
 def _data_and_open(only: set[str], quick: bool) -> list[Result]:
@@ -78,6 +78,11 @@ def main() -> None:
     if "scale" in only:
         console.print("catalog scale...")
         results += scale.run(args.quick)
+    if "compute" in only:
+        console.print("compute services (EDR, Tiles, DAP2, Zarr)...")
+        with service() as svc:
+            org = svc.new_org("bench")
+            results += compute.run(Client(svc.url, token=org.token), org.name, args.quick)
     if "v1" in only:
         console.print("V1 commits and lookups at scale (PostgreSQL)...")
         results += v1.run_postgres(args.quick, args.v1_references, args.v1_commits)
