@@ -172,6 +172,10 @@ def _text_bytes(dtype: np.dtype) -> int:
     return 11 if dtype.itemsize <= 4 else 20
 
 
+NETCDF_HEADER_BYTES = 16 * 1024
+"""What a NetCDF-4 (HDF5) file takes besides its values: superblock, object headers, B-trees."""
+
+
 def estimated_bytes(selection: Selection, fmt: OutputFormat) -> int:
     """About how many bytes the answer will take, from the lazy selection's shape (nothing is read)."""
     variables = list(selection.data.data_vars.values())
@@ -182,7 +186,7 @@ def estimated_bytes(selection: Selection, fmt: OutputFormat) -> int:
         return rows * (CSV_BYTES_PER_ROW + sum(_text_bytes(var.dtype) for var in variables))
     if fmt is OutputFormat.COVJSON:
         return sum(var.size * _text_bytes(var.dtype) for var in variables)
-    total = 0
+    total = NETCDF_HEADER_BYTES
     for var in variables:
         masked_integers = selection.is_area and not np.issubdtype(var.dtype, np.floating)  # become float64
         total += var.size * (8 if masked_integers else max(var.dtype.itemsize, 1))
