@@ -108,8 +108,11 @@ def create_app(settings: DataPlaneSettings) -> FastAPI:
         repo = await access.open(caller, route.org, route.repo)
         resolved = await resolve_ref(repo, route.ref, what=f"{route.org}/{route.repo}")
         key = DatasetKey(route.org, route.repo, resolved.snapshot, route.group)
-        query = adjust_query(settings.protocol, route.rest, request.query_params.multi_items())
-        query_string = urlencode(query)
+        given = request.query_params.multi_items()
+        query = adjust_query(settings.protocol, route.rest, given)
+        # As the client encoded it when nothing was added: a DAP2 constraint (``air[0:1:5]``) is no key=value
+        # pair, and re-encoding would turn it into ``air[0:1:5]=``.
+        query_string = request.url.query if query == given else urlencode(query)
         public_prefix = links.public_base(settings.public_url, request) + route.public_prefix
         # The links in an answer name the public URL, so it is part of what the ETag identifies.
         tag = caching.etag(

@@ -13,6 +13,9 @@ from starlette.requests import Request
 
 PUBLIC_BASE_HEADER = "X-Arraylake-Public-Base"
 TEXT_MEDIA_TYPES = ("application/json", "application/xml", "text/", "application/vnd.ogc", "+json", "+xml")
+DATA_MEDIA_TYPES = ("application/prs.coverage+json", "text/csv")
+"""Text answers that are data, with no links in them (EDR coverages and tables, up to the response limit):
+they stream through untouched."""
 
 
 def public_base(configured: str | None, request: Request) -> str:
@@ -26,6 +29,8 @@ def is_text(content_type: str | None) -> bool:
     if not content_type:
         return False
     media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in DATA_MEDIA_TYPES:
+        return False
     return any(media_type.startswith(t) if t.endswith("/") else (t in media_type) for t in TEXT_MEDIA_TYPES)
 
 
