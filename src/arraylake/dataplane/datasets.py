@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import xarray as xr
 from fastapi import HTTPException
@@ -116,7 +116,7 @@ class ArraylakeDatasets(Plugin):
     name: str = "arraylake-datasets"
     _cache: DatasetCache = PrivateAttr()
 
-    def __init__(self, cache: DatasetCache, **data: object):
+    def __init__(self, cache: DatasetCache, **data: Any):
         super().__init__(**data)
         self._cache = cache
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 FILE_BYTES = 1024 * 1024
 """Size at which the current file rotates."""
@@ -132,7 +132,7 @@ class _Follower:
 
     def __init__(self, directory: Path):
         self.path = directory / CURRENT
-        self.file = None
+        self.file: BinaryIO | None = None
         self.inode: int | None = None
         self.pending = b""
 
