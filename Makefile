@@ -21,7 +21,7 @@ help:
 	@echo "make demo         set up, start the service on the embedded default, run the main job"
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check, format check and mypy"
-	@echo "make reliability  the slow reliability tests: fuzzing, database outage, V1 commits killed (CI runs them too)"
+	@echo "make reliability  the slow reliability tests: fuzzing, database outage, V1 commits and compute deployments killed (CI runs them too)"
 	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale, V1); not in make test"
 	@echo "make published-client, make seed-client   venvs of the published 1.x and 0.15-era clients (for make test)"
 	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
@@ -96,7 +96,7 @@ test: setup published-client seed-client browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 reliability: setup
-	$(PY) -m pytest tests/reliability -m reliability $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m reliability $(PYTEST_ARGS)
 
 clean:
 	rm -rf .tools $(VENV) $(PUBLISHED_VENV) $(SEED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache
