@@ -79,3 +79,22 @@ def test_compute_clients_need_no_server_dependencies() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_service_runs_without_the_compute_extra() -> None:
+    """The protocol libraries (~1 GB) are the data plane's: the service only starts its processes."""
+    blocked = "; ".join(
+        f"sys.modules[{name!r}] = None"
+        for name in (
+            "xpublish",
+            "xpublish_wms",
+            "xpublish_tiles",
+            "xpublish_zarr",
+            "cf_xarray",
+            "shapely",
+            "numba",
+        )
+    )
+    code = f"import sys; {blocked}; from arraylake.server.app import create_app; create_app()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
