@@ -7,10 +7,11 @@ import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
@@ -51,8 +52,11 @@ from arraylake.server.sealing import SecretBox
 from arraylake.server.settings import ServerSettings
 from arraylake.server.v1.contents_router import router as v1_contents_router
 from arraylake.server.v1.router import router as v1_router
+from arraylake.server.web import app_router as web_app
+from arraylake.server.web.app_router import router as web_app_router
 from arraylake.server.web.headers import SecurityHeadersMiddleware
 from arraylake.server.web.oidc import OidcProvider
+from arraylake.server.web.rendering import wants_html
 from arraylake.server.web.router import router as web_router
 from arraylake.types import MAX_JSON_DEPTH, ServiceInfo
 
@@ -212,8 +216,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )  # added last: outermost
 
     @app.get("/", response_model=ServiceInfo, tags=["meta"])
-    async def service_info() -> ServiceInfo:
-        """What this service is; no token needed."""
+    async def service_info(request: Request) -> Any:
+        """What this service is; no token needed. A browser (asking for HTML) is sent to the web app."""
+        if wants_html(request.headers.get("accept")):
+            return RedirectResponse("/app", status_code=303)
         return ServiceInfo(arraylake_api_version=API_VERSION, version=__version__)
 
     app.include_router(health_router)
@@ -223,6 +229,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(user_orgs_router)
     app.include_router(oauth_router)
     app.include_router(web_router)
+    app.include_router(web_app_router)
+    app.mount(web_app.MOUNT, web_app.static_files, name="app-static")
     # Routes under /orgs/{org}/... that are not repos come first: /orgs/{org}/{repo} would match them.
     app.include_router(orgs_router)
     app.include_router(api_clients_router)

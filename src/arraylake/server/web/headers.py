@@ -20,6 +20,15 @@ def page_policy(nonce: str) -> str:
     )
 
 
+def app_page_policy(nonce: str) -> str:
+    """The CSP of the web app's pages: scripts and stylesheets only from the service's own static files
+    (htmx), its nonce'd style block, images from the service; requests and forms only back to it."""
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
 class SecurityHeadersMiddleware:
     """Adds nosniff, Referrer-Policy and X-Frame-Options to every response, and HSTS to those served over
     https (the request's scheme, after trusted proxies, or an https ``PUBLIC_URL``)."""
