@@ -16,11 +16,11 @@ from pathlib import Path
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 from arraylake import Client
-from benchmarks import api, compute, data_path, open_latency, scale, v1
+from benchmarks import api, compute, data_path, open_latency, scale, v1, web
 from benchmarks.infra import seaweed, service
 from benchmarks.stats import Result, console, report
 
-BENCHMARKS = ("data", "open", "api", "scale", "v1", "compute")
+BENCHMARKS = ("data", "open", "api", "scale", "v1", "compute", "web")
 
 
 def _data_and_open(only: set[str], quick: bool) -> list[Result]:
@@ -86,6 +86,9 @@ def main() -> None:
     if "v1" in only:
         console.print("V1 commits and lookups at scale (PostgreSQL)...")
         results += v1.run_postgres(args.quick, args.v1_references, args.v1_commits)
+    if "web" in only:
+        console.print("web app pages at 10,000 repos (SQLite, PostgreSQL)...")
+        results += web.run(args.quick)
     report(results, args.out)
 
 
