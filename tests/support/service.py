@@ -107,9 +107,10 @@ class ArraylakeService:
         self.process.start()
         try:
             wait_until(
-                lambda: http_ok(self.url + "/") or not self.process.running, 60, f"service at {self.url}"
+                lambda: http_ok(self.url + "/") or not self.process.running, 120, f"service at {self.url}"
             )
         except TimeoutError:
+            self.process.stop()  # a fixture that fails to start is never torn down: leave no process behind
             raise RuntimeError(f"service did not start:\n{self.log_text()[-3000:]}") from None
         if not self.process.running:
             raise RuntimeError(f"service exited at start:\n{self.log_text()[-3000:]}")
