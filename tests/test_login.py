@@ -223,7 +223,7 @@ def test_pages_refuse_forgery_and_open_redirects(login_service: ArraylakeService
     away = post_login(
         httpx.Client(base_url=service.url), "turing@example.com", next="https://evil.example.com/"
     )
-    assert away.status_code == 303 and away.headers["location"] == "/device"
+    assert away.status_code == 303 and away.headers["location"] == "/app"
     # the device page asks for sign-in first, keeping the code in the way back
     fresh = httpx.get(f"{service.url}/device", params={"user_code": started["user_code"]})
     assert (

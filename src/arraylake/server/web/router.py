@@ -77,7 +77,7 @@ async def login(
     ctx: Ctx,
     email: str = Form(),
     password: str = Form(),
-    next: str = Form(default="/device"),
+    next: str = Form(default="/app"),
     csrf: str | None = Form(default=None),
 ) -> Response:
     """Check email and password; repeated failures make further attempts wait longer and longer

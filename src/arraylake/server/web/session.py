@@ -125,7 +125,7 @@ async def end(response: Response, engine: AsyncEngine, web: WebSession | None) -
     response.delete_cookie(COOKIE, path="/")
 
 
-def safe_next(target: str | None, default: str = "/device") -> str:
+def safe_next(target: str | None, default: str = "/app") -> str:
     """Only same-site paths: a sign-in link must not be able to send the user elsewhere."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
