@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.server.db.schema import principals, repo_grants
+from arraylake.server.db.schema import LIFECYCLE_ACTIVE, principals, repo_grants, repos
 from arraylake.server.errors import NotFound
 from arraylake.server.identity.principals import OrgScope
 from arraylake.server.identity.service import valid_email
@@ -39,6 +41,56 @@ async def list_grants(conn: AsyncConnection, repo: Row) -> list[RepoGrant]:
         RepoGrant(principal_id=row.id, kind=row.kind, email=row.email, actions=acts)
         for row, acts in by_principal.values()
     ]
+
+
+@dataclass(slots=True)
+class OrgGrant:
+    """What one principal was granted on one repo of an org, as the org's admins see it."""
+
+    repo: str
+    principal_id: str
+    kind: str
+    email: str
+    granted: datetime
+    """When the latest of these actions was granted."""
+    granted_by: str | None
+    """Who granted it (email), if known."""
+    actions: list[RepoActions] = field(default_factory=list)
+
+
+async def list_org_grants(conn: AsyncConnection, org: OrgScope) -> list[OrgGrant]:
+    """Every grant on the org's active repos, by repo then principal."""
+    granter = principals.alias("granter")
+    rows = await conn.execute(
+        select(
+            repos.c.name.label("repo"),
+            repo_grants.c.action,
+            repo_grants.c.created,
+            principals.c.id,
+            principals.c.kind,
+            func.coalesce(principals.c.login_email, principals.c.email).label("email"),
+            granter.c.email.label("granted_by"),
+        )
+        .join(repos, repos.c.id == repo_grants.c.repo_id)
+        .join(principals, principals.c.id == repo_grants.c.principal_id)
+        .outerjoin(granter, granter.c.id == repo_grants.c.created_by)
+        .where(
+            repos.c.org_id == org.org_id,
+            repos.c.lifecycle == LIFECYCLE_ACTIVE,
+            principals.c.disabled_at.is_(None),
+        )
+        .order_by(repos.c.name, "email", repo_grants.c.action)
+    )
+    found: dict[tuple[str, str], OrgGrant] = {}
+    for row in rows:
+        item = found.setdefault(
+            (row.repo, row.id),
+            OrgGrant(row.repo, row.id, row.kind, row.email, row.created, row.granted_by),
+        )
+        item.actions.append(RepoActions(row.action))
+        if row.created > item.granted:
+            item.granted, item.granted_by = row.created, row.granted_by
+    return list(found.values())
 
 
 async def grant(
