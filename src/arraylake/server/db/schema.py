@@ -196,6 +196,8 @@ repos = Table(
     UniqueConstraint("org_id", "live_name"),
     # Covers a page of an org's repos (order by name, id), so that skipping to page N reads only the index.
     Index(None, "org_id", "lifecycle", "name", "id"),
+    # Covers the catalog's pages by last update (order by updated, id), either way.
+    Index(None, "org_id", "lifecycle", "updated", "id"),
     Index(None, "bucket_id", "prefix"),
     Index(None, "lifecycle", "cleanup_due_at"),
 )
