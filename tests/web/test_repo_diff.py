@@ -100,6 +100,7 @@ def test_changed_chunks_of_the_rewrite(admin: WebUser, sample: SampleRepo) -> No
         f'href="/app/{sample.org}/{sample.name}/data?ref={second}&amp;path=weather/temperature"' in page.text
     )
     assert "weather/wind" not in page.text and "d0-meta" not in page.text
+    assert 'style="' not in page.text and "<script>" not in page.text, "the CSP allows neither"
 
 
 def test_metadata_changes_and_new_array(admin: WebUser, sample: SampleRepo) -> None:
@@ -159,6 +160,21 @@ def test_tags_and_branches_and_diverged_lines(admin: WebUser, sample: SampleRepo
     assert "1 of 5 chunks changed" in dev_side
     assert changed_titles(figure(diverged.text, "d0-chunks-weather--station-map-all")) == ["chunk (0)"]
     assert "/weather/wind" in re.search(r'<ul id="d1-new-arrays">(.*?)</ul>', diverged.text, re.S).group(1)  # type: ignore[union-attr]
+
+
+def test_moved_nodes_are_listed(admin: WebUser, sample: SampleRepo, org: Org) -> None:
+    repo = Client(service_uri=org.url, token=org.token).get_repo(f"{org.name}/{sample.name}")
+    repo.create_branch("moves", sample.snapshots[2])
+    session = repo.rearrange_session("moves")
+    session.move("/weather/wind", "/weather/wind10m")
+    session.commit("Rename wind")
+    page = admin.get(f"{sample.path}/diff", params={"from": "main", "to": "moves"})
+    assert page.status_code == 200, page.text
+    moved = re.search(r'<table id="d0-moved">(.*?)</table>', page.text, re.S)
+    assert (
+        moved and "<code>/weather/wind</code>" in moved.group(1) and "/weather/wind10m</a>" in moved.group(1)
+    )
+    assert '<figure class="heat"' not in page.text, "a move rewrites no chunk"
 
 
 def test_same_snapshot_says_no_changes(admin: WebUser, sample: SampleRepo) -> None:

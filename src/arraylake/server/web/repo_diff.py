@@ -19,9 +19,9 @@ from arraylake.types import RepoActions
 router = pages_router()
 
 MAX_REF_CHOICES = 200
-CELL = 12
-"""Pixels a side of a heat map's cell, until the map would be wider than :data:`MAX_WIDTH`."""
-MAX_WIDTH = 640
+CELL = 20
+"""Pixels a side of a heat map's cell, until the map would be wider or taller than :data:`MAX_WIDTH`."""
+MAX_WIDTH = 560
 
 
 async def _ref_choices(repository: icechunk.Repository) -> list[str]:
@@ -35,8 +35,8 @@ async def _ref_choices(repository: icechunk.Repository) -> list[str]:
 
 def _scale(rows: int, cols: int) -> tuple[int, int]:
     """The drawn size (width, height) of a map of ``rows`` x ``cols`` cells."""
-    cell = max(1.0, min(CELL, MAX_WIDTH / max(1, cols)))
-    return round(cols * cell), max(CELL, round(rows * cell))
+    cell = max(1.0, min(CELL, MAX_WIDTH / max(1, cols, rows)))
+    return max(4, round(cols * cell)), max(4, round(rows * cell))
 
 
 @router.get("/app/{org}/{repo}/diff", response_class=HTMLResponse)
@@ -71,5 +71,4 @@ async def repo_diff(
         choices=await _ref_choices(repository),
         max_side=MAX_SIDE,
         scale=_scale,
-        cell=CELL,
     )
