@@ -77,6 +77,8 @@ def shared(service: ArraylakeService) -> Iterator[Shared]:
     tall[:] = np.arange(3000 * 10, dtype="int64").reshape(3000, 10) % 1000
     names = root.create_array("names", shape=(3,), chunks=(3,), dtype=str)
     names[:] = np.array(["a", "b", "c"])
+    answer = root.create_array("answer", shape=(), dtype="int32", fill_value=0)
+    answer[...] = 42
     session.commit("tall and names")
     admin = web_user(service, org.name, "admin", "admin")
     yield Shared(org, sample, "tall", admin)
@@ -100,6 +102,9 @@ def test_the_data_tab_lists_the_arrays_to_choose_from(shared: Shared) -> None:
 
     strings = shared.admin.get(f"/app/{shared.org.name}/{shared.tall}/data")
     assert strings.status_code == 200 and "no: not numbers" in strings.text
+    scalar = shared.admin.get(f"/app/{shared.org.name}/{shared.tall}/data", params={"path": "answer"})
+    assert scalar.status_code == 200, scalar.text
+    assert 'id="scalar-value">42<' in scalar.text and 'id="data-image"' not in scalar.text
 
 
 @SQLITE
