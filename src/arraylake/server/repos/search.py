@@ -4,8 +4,10 @@ Every page is one range scan of an index in its sort order, from the cursor on, 
 through ``(org_id, lifecycle, name, id)``, by last update through ``(org_id, lifecycle, updated, id)``.
 
 The text search is a case-insensitive substring match on the name, the description and the text of the
-metadata (its JSON: keys and values alike, so ``era5`` finds ``{"project": "era5"}``). Metadata filters
-(``key:value``) are exact, through the ``repo_metadata`` index, as the API's ``filter_metadata``.
+metadata (its JSON: keys and values alike, so ``era5`` finds ``{"project": "era5"}``; the JSON keeps
+non-ASCII characters escaped, so only ASCII text finds them there, and SQLite folds the case of ASCII letters
+only). Metadata filters (``key:value``) are exact, through the ``repo_metadata`` index, as the API's
+``filter_metadata``.
 """
 
 from __future__ import annotations
