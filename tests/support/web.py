@@ -3,6 +3,7 @@ and Chromium (Playwright) with screenshots kept as test artifacts."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import uuid
@@ -17,8 +18,10 @@ import pytest
 import zarr
 
 from arraylake import Client
+from arraylake.server.bootstrap import create_user_account
+from arraylake.types import OrgRole
 from tests.support.service import ArraylakeService, Org
-from tests.support.users import PASSWORD, create_user, post_login
+from tests.support.users import PASSWORD, post_login
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,7 +71,18 @@ class WebUser:
 def web_user(service: ArraylakeService, org: str | None, role: str = "admin", name: str = "user") -> WebUser:
     """A new user (``role`` in ``org``, or no org), signed in on the pages."""
     email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-    principal_id = create_user(service, email, org=org, role=role)
+    # In-process, as `arraylake server user create` does it: a CLI process per person costs seconds
+    principal_id = asyncio.run(
+        create_user_account(
+            service.settings,
+            email=email,
+            password=PASSWORD,
+            first_name="Ada",
+            family_name="Lovelace",
+            org=org,
+            role=OrgRole(role),
+        )
+    )
     http = httpx.Client(base_url=service.url, follow_redirects=False, timeout=60)
     response = post_login(http, email, PASSWORD, next="/app")
     assert response.status_code == 303, response.text
