@@ -7,6 +7,7 @@ API record stays as written, and a status is set as the supervisor would set it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -172,3 +173,27 @@ def test_bad_input_changes_nothing(boss: WebUser, quiet_org: Org) -> None:
 
     forged = boss.http.post(url, data={"service_type": "zarr"})
     assert forged.status_code == 403 and services_of(quiet_org) == {}
+
+
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)
+def test_a_running_service_shows_available(service: ArraylakeService, org: Org, admin: WebUser) -> None:
+    """On a service that supervises its deployments: the page shows the one it really runs as available."""
+    url = page_url(org)
+    form = {"service_type": "zarr", "deployment_name": "live", "sku_code": "xs", "max_replicas": "1"}
+    assert admin.post(url, form).status_code == 303
+    try:
+        deadline = time.monotonic() + 240
+        status = ""
+        while time.monotonic() < deadline:
+            fragment = admin.get(f"{url}/services", headers={"hx-request": "true"})
+            assert fragment.status_code == 200
+            if 'class="badge available">available<' in fragment.text:
+                status = "available"
+                break
+            time.sleep(2)
+        assert status == "available", services_of(org)
+        logs = admin.get(f"{url}/live/logs")
+        assert logs.status_code == 200 and "[supervisor]" in logs.text
+    finally:
+        admin.post(f"{url}/live/disable", {"confirm": "true"})
+    assert services_of(org) == {}
