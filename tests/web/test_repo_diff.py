@@ -136,6 +136,11 @@ def test_reversed_order_is_swapped_and_said(admin: WebUser, sample: SampleRepo) 
     assert 'id="diff-swapped"' in page.text and "were swapped" in page.text
     assert "4 of 32 chunks changed" in section(page.text, TEMPERATURE)
     assert len(changed_titles(figure(page.text, f"{TEMPERATURE}-map-1"))) == 4
+    swapped_by_htmx = admin.get(
+        f"{sample.path}/diff", params={"from": second, "to": first}, headers={"hx-request": "true"}
+    )
+    assert swapped_by_htmx.status_code == 200 and 'id="diff-result"' in swapped_by_htmx.text
+    assert 'hx-select="#diff-result"' in page.text
 
 
 def test_tags_and_branches_and_diverged_lines(admin: WebUser, sample: SampleRepo, org: Org) -> None:
