@@ -49,8 +49,10 @@ async def create_icechunk_repo(call: InOrg, body: RepoCreateBody) -> Repo:
         try:
             await icechunk.Repository.create_async(storage, config=apply_bucket_flags(bucket, None))
         except icechunk.IcechunkError as exc:
+            # Storage's own words stay in the log: they may name more of the bucket than the viewer sees.
+            log.warning("creating an Icechunk repository failed", repo=body.name, error=str(exc))
             raise StorageRefused(
-                f"could not create the Icechunk repository in bucket config {bucket.nickname!r}: {exc}"
+                f"could not create the Icechunk repository in bucket config {bucket.nickname!r}"
             ) from exc
         async with ctx.engine.begin() as conn:
             record = await lifecycle.activate_repo(conn, ctx.codec, ctx.vendor, org, body.name)
