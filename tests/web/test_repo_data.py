@@ -360,7 +360,12 @@ def _memory_array(data: np.ndarray, chunks: tuple[int, ...]) -> tuple[MemoryStor
 
 def test_a_large_slice_is_planned_with_a_stride_and_read_within_the_budget() -> None:
     data = np.arange(5000 * 3000, dtype="float32").reshape(5000, 3000)
-    _store, array = _memory_array(data, (1000, 1000))
+    store, array = _memory_array(data, (1000, 1000))
+    listed, truncated = asyncio.run(slices.list_arrays(store))
+    assert [(e.path, e.shape, e.drawable) for e in listed] == [
+        ("g/big", (5000, 3000), True)
+    ] and not truncated
+    assert asyncio.run(slices.list_arrays(store, limit=1)) == ([], True)  # the walk is bounded
     names = slices.dimension_names(array)
     plan = slices.plan_image(array.shape, slices.array_chunks(array), 4, names, 0, 1, {})
     assert plan.strides == (5, 3) and plan.counts == (1000, 1000)
