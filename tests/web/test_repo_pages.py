@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import httpx
+import icechunk
 import pytest
+import zarr
 
 from arraylake import Client
+from arraylake.server.browse import tree
 from arraylake.server.browse.tree import axis_of, normalize_path
-from arraylake.server.errors import InvalidInput
+from arraylake.server.errors import InvalidInput, NotFound
 from arraylake.types import RepoKind
 from tests.support.service import ArraylakeService, Org
 from tests.support.web import SampleRepo, WebUser, web_user, write_sample_repo
@@ -216,6 +220,45 @@ def test_axes_and_paths_are_read_as_cf_and_zarr_say() -> None:
     assert normalize_path("/a//b/") == "a/b" and normalize_path(None) == ""
     with pytest.raises(InvalidInput):
         normalize_path("a/../b")
+
+
+def _memory_repo() -> tuple[icechunk.Repository, str]:
+    """An in-memory Icechunk repository with a sharded array and 5 groups."""
+    repository = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repository.writable_session("main")
+    root = zarr.open_group(session.store, mode="w")
+    root.create_array("sharded", shape=(8, 8), chunks=(2, 2), shards=(4, 4), dtype="int16")
+    for i in range(5):
+        root.create_group(f"g{i}")
+    return repository, session.commit("shapes")
+
+
+def test_a_large_tree_is_cut_at_its_bound_and_says_how_much_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    repository, snapshot_id = _memory_repo()
+
+    async def read() -> tree.Tree:
+        return await tree.read_tree(await repository.readonly_session_async(snapshot_id=snapshot_id))
+
+    whole = asyncio.run(read())
+    assert whole.shown == 6 and whole.more == 0
+    sharded = whole.by_path["sharded"].array
+    assert sharded is not None and (sharded.chunks, sharded.shards) == ((2, 2), (4, 4))
+    assert (sharded.chunk_count, sharded.shard_count) == (16, 4)
+    assert sharded.codecs[0].startswith("sharding_indexed (inner chunks (2, 2)")
+    assert sharded.dimension_names is None and sharded.axes == []
+    with pytest.raises(NotFound):
+        tree.node_or_404(whole, "nope")
+
+    monkeypatch.setattr(tree, "MAX_NODES", 3)
+    cut = asyncio.run(read())
+    assert cut.shown == 3 and cut.more == 3 and not cut.more_is_lower_bound
+
+
+def test_cf_time_values_read_as_dates() -> None:
+    assert tree._time_text(3, "days since 2026-01-01", None) == "2026-01-04 (3)"
+    assert tree._time_text(90, "minutes since 2026-01-01 00:00:00", "standard") == "2026-01-01 01:30:00 (90)"
+    assert tree._time_text(3, "days since 2026-01-01", "noleap") == "3", "other calendars stay numbers"
+    assert tree._time_text(3, "fortnights since 2026-01-01", None) == "3"
 
 
 # ------------------------------------------------------------------------------------------- refs, history

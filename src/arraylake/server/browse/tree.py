@@ -88,9 +88,12 @@ class ArrayInfo:
 
     shape: tuple[int, ...]
     chunks: tuple[int, ...]
+    """The chunk shape (inside a shard, for a sharded array)."""
+    shards: tuple[int, ...] | None
     dtype: str
     numeric: bool
     chunk_count: int
+    shard_count: int | None
     codecs: list[str]
     fill_value: str
     dimension_names: tuple[str | None, ...] | None
@@ -190,6 +193,10 @@ def _codecs(meta: dict[str, Any]) -> list[str]:
     return found
 
 
+def _grid_size(shape: tuple[int, ...], chunks: tuple[int, ...]) -> int:
+    return math.prod(math.ceil(n / c) if c else 0 for n, c in zip(shape, chunks, strict=False))
+
+
 def _array_info(array: Any) -> ArrayInfo:
     meta = array.metadata.to_dict()
     shape = tuple(int(n) for n in array.shape)
@@ -199,7 +206,8 @@ def _array_info(array: Any) -> ArrayInfo:
         dtype_text, numeric = str(dtype), dtype.kind in NUMERIC_KINDS
     except TypeError:
         dtype_text, numeric = str(meta.get("data_type") or meta.get("dtype")), False
-    count = math.prod(math.ceil(n / c) if c else 0 for n, c in zip(shape, chunks, strict=False))
+    shards = getattr(array, "shards", None)
+    shards = tuple(int(n) for n in shards) if shards else None
     names = getattr(array.metadata, "dimension_names", None)
     if names is None:  # Zarr v2: xarray keeps them in an attribute
         dims = array.attrs.get("_ARRAY_DIMENSIONS")
@@ -207,9 +215,11 @@ def _array_info(array: Any) -> ArrayInfo:
     return ArrayInfo(
         shape=shape,
         chunks=chunks,
+        shards=shards,
         dtype=dtype_text,
         numeric=numeric,
-        chunk_count=count,
+        chunk_count=_grid_size(shape, chunks),
+        shard_count=_grid_size(shape, shards) if shards else None,
         codecs=_codecs(meta),
         fill_value=_text(array.metadata.fill_value),
         dimension_names=tuple(names) if names is not None else None,

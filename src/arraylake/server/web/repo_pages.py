@@ -39,6 +39,8 @@ log = get_logger(__name__)
 STORAGE_SECONDS = 10.0
 """How long the overview waits for storage before it shows the catalog facts alone."""
 MAX_PATH_QUERY = 1024
+MAX_PEOPLE = 50
+"""People the overview names per role (a large org's members are counted beyond that)."""
 
 Ref = Annotated[str | None, Query(max_length=MAX_REF_LENGTH, description="A branch, a tag or a snapshot id")]
 
@@ -122,6 +124,7 @@ async def repo_overview(request: Request, org: OrgName, repo: RepoName, viewer: 
         contents=contents,
         note=note,
         service_url=public_base(request, ctx.settings),
+        max_people=MAX_PEOPLE,
     )
 
 
