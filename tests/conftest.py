@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from arraylake.server.bootstrap import migrate
 from tests.support.cli import isolated_home
 from tests.support.postgres import PostgresCluster
 from tests.support.seaweed import SeaweedFS
-from tests.support.service import ArraylakeService, Org
+from tests.support.service import ArraylakeService, Org, run_coroutine
 
 _db_counter = itertools.count()
 
@@ -47,7 +46,7 @@ def make_service(
 ) -> ArraylakeService:
     """A service whose catalog is migrated but not yet started."""
     service = ArraylakeService(root, database_url(backend, request), env)
-    asyncio.run(migrate(service.settings))
+    run_coroutine(migrate(service.settings))
     return service
 
 

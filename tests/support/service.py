@@ -7,8 +7,11 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from arraylake.server.bootstrap import init_org
 from arraylake.server.settings import ServerSettings
@@ -22,6 +25,17 @@ FAST_RECOVERY = {
 }
 # SeaweedFS and the stand-ins run on loopback, which the service refuses by default (server/egress.py).
 LOOPBACK_ENDPOINTS = {"ARRAYLAKE_SERVER_ENDPOINT_NETWORKS": '["public", "loopback"]'}
+
+
+def run_coroutine[T](coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end, in a thread of its own when this thread already runs an event loop
+    (Playwright's synchronous API does)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @dataclass
@@ -85,7 +99,7 @@ class ArraylakeService:
     def new_org(self, prefix: str = "org", *, local_bucket: bool = True) -> Org:
         """Create an org (same code as ``server init``, run in-process) and return it with its token."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        result = asyncio.run(
+        result = run_coroutine(
             init_org(self.settings, name, local_bucket=local_bucket, admin_email="admin@example.com")
         )
         return Org(name=name, token=result.token, service=self)

@@ -3,7 +3,6 @@ and Chromium (Playwright) with screenshots kept as test artifacts."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import uuid
@@ -20,7 +19,7 @@ import zarr
 from arraylake import Client
 from arraylake.server.bootstrap import create_user_account
 from arraylake.types import OrgRole
-from tests.support.service import ArraylakeService, Org
+from tests.support.service import ArraylakeService, Org, run_coroutine
 from tests.support.users import PASSWORD, post_login
 
 CHROMIUM = "/usr/bin/chromium"
@@ -72,7 +71,7 @@ def web_user(service: ArraylakeService, org: str | None, role: str = "admin", na
     """A new user (``role`` in ``org``, or no org), signed in on the pages."""
     email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
     # In-process, as `arraylake server user create` does it: a CLI process per person costs seconds
-    principal_id = asyncio.run(
+    principal_id = run_coroutine(
         create_user_account(
             service.settings,
             email=email,

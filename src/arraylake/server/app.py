@@ -229,8 +229,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(user_orgs_router)
     app.include_router(oauth_router)
     app.include_router(web_router)
+    app.mount(web_app.MOUNT, web_app.static_files, name="app-static")  # ahead of the app's catch-all page
     app.include_router(web_app_router)
-    app.mount(web_app.MOUNT, web_app.static_files, name="app-static")
     # Routes under /orgs/{org}/... that are not repos come first: /orgs/{org}/{repo} would match them.
     app.include_router(orgs_router)
     app.include_router(api_clients_router)
