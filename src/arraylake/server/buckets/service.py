@@ -261,7 +261,7 @@ async def create_bucket(
     return await get_bucket(conn, codec, org, bucket_id)
 
 
-async def _repo_names_using(conn: AsyncConnection, bucket_id: str, limit: int = 10) -> tuple[list[str], int]:
+async def repo_names_using(conn: AsyncConnection, bucket_id: str, limit: int = 10) -> tuple[list[str], int]:
     rows = (
         await conn.execute(
             select(repos.c.name, repos.c.lifecycle)
@@ -289,7 +289,7 @@ async def modify_bucket(
         if value is not None and value != getattr(current, key)
     }
     if moves:
-        names, total = await _repo_names_using(conn, bucket_id)
+        names, total = await repo_names_using(conn, bucket_id)
         if total:
             raise Conflict(
                 _in_use_message(row.nickname, names, total, f"change its {', '.join(sorted(moves))}")
@@ -332,7 +332,7 @@ async def modify_bucket(
 
 async def delete_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
     row = await bucket_row(conn, org, bucket_id)
-    names, total = await _repo_names_using(conn, bucket_id)
+    names, total = await repo_names_using(conn, bucket_id)
     if total:
         raise Conflict(_in_use_message(row.nickname, names, total, "delete it"))
     await conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.engine import Row
@@ -222,3 +223,13 @@ async def accept_invitations(conn: AsyncConnection, principal_id: str) -> None:
         .where(memberships.c.principal_id == principal_id, memberships.c.invited_at.is_not(None))
         .values(invited_at=None)
     )
+
+
+async def joined(conn: AsyncConnection, org: OrgScope) -> dict[str, tuple[datetime, bool]]:
+    """When each member joined the org, and whether they were invited by email and have not signed in."""
+    rows = await conn.execute(
+        select(memberships.c.principal_id, memberships.c.created, memberships.c.invited_at).where(
+            memberships.c.org_id == org.org_id
+        )
+    )
+    return {r.principal_id: (r.created, r.invited_at is not None) for r in rows}

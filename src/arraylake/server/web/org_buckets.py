@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from arraylake.server.buckets import check, service, virtual_policies
-from arraylake.server.buckets.service import _repo_names_using
+from arraylake.server.buckets.service import repo_names_using
 from arraylake.server.deps import OrgName
 from arraylake.server.errors import InvalidInput, ServiceError
 from arraylake.server.policy import Action
@@ -160,7 +160,7 @@ async def _buckets_page(
     call = viewer.in_org(org, Action.READ_BUCKETS)
     async with viewer.ctx.reader.connect() as conn:
         found = await service.list_buckets(conn, viewer.ctx.codec, call.member, reveal_secrets=False)
-        users = {str(b.id): await _repo_names_using(conn, str(b.id), SHOWN_REPOS) for b in found}
+        users = {str(b.id): await repo_names_using(conn, str(b.id), SHOWN_REPOS) for b in found}
     return render(
         request,
         viewer,

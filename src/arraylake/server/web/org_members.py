@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.server.db.schema import memberships
 from arraylake.server.deps import OrgName, RepoName
 from arraylake.server.errors import InvalidInput
-from arraylake.server.identity.principals import OrgScope
 from arraylake.server.orgs import members
 from arraylake.server.policy import Action
 from arraylake.server.repos import grants
@@ -34,16 +29,6 @@ ROLE_HELP = {
 
 Principal = Annotated[str, Form(min_length=1, max_length=320)]
 Confirmed = Annotated[bool, Form()]
-
-
-async def _joined(conn: AsyncConnection, org: OrgScope) -> dict[str, tuple[datetime, bool]]:
-    """When each member joined the org, and whether they were invited by email and have not signed in."""
-    rows = await conn.execute(
-        select(memberships.c.principal_id, memberships.c.created, memberships.c.invited_at).where(
-            memberships.c.org_id == org.org_id
-        )
-    )
-    return {r.principal_id: (r.created, r.invited_at is not None) for r in rows}
 
 
 def _members_url(org: str) -> str:
@@ -68,7 +53,7 @@ async def members_page(request: Request, viewer: SignedIn, org: OrgName) -> HTML
     call = viewer.in_org(org, Action.MANAGE_MEMBERS)
     async with viewer.ctx.reader.connect() as conn:
         found = await members.list_members(conn, call.member)
-        joined = await _joined(conn, call.member)
+        joined = await members.joined(conn, call.member)
     rows = [(m, *joined.get(str(m.principal_id), (None, False))) for m in found]
     return render(
         request,
