@@ -18,19 +18,8 @@ from arraylake import Client
 from arraylake.exceptions import ArraylakeAuthenticationError
 from tests.support.service import ArraylakeService
 from tests.support.users import PASSWORD, PendingLogin, create_user, token_file
+from tests.support.web import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-# Headless, and no calls home: this network refuses them, and a test browser has no use for them.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 EMAIL = "ada@example.com"
 
 
