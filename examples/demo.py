@@ -162,6 +162,13 @@ def main() -> None:
         process.terminate()
         process.wait(10)
     step("done: the service has stopped; its catalog and data are in .demo/")
+    data = DATA_DIR.relative_to(ROOT)
+    console.print(
+        "To look at it in the web app: create a user who signs in with a password, start the service again"
+        " and open /app in a browser:\n"
+        f"  .venv/bin/arraylake server user create --data-dir {data} --email you@example.com --org {ORG}\n"
+        f"  .venv/bin/arraylake server start --data-dir {data}   # then http://127.0.0.1:8321/app"
+    )
 
 
 if __name__ == "__main__":
