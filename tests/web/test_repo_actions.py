@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 
 import httpx
@@ -9,6 +10,7 @@ import numpy as np
 import zarr
 
 from arraylake import Client
+from tests.support.seaweed import READER_KEY, READER_SECRET, SeaweedFS
 from tests.support.service import ArraylakeService, Org
 from tests.support.web import WebUser, web_user
 
@@ -288,3 +290,28 @@ def test_forms_without_their_csrf_token_are_refused(admin: WebUser, org: Org) ->
         found = api.get(f"/repos/{org.name}/{name}").json()
     assert found["description"] == "untouched" and found["status"]["mode"] == "online"
     assert _repo_names(org) == {name}
+
+
+def test_a_creation_that_storage_refuses_leaves_nothing_and_frees_the_name(
+    admin: WebUser, org: Org, seaweed: SeaweedFS, s3_bucket: str
+) -> None:
+    """The bucket's keys may list but not write: SeaweedFS refuses the Icechunk repository (no stand-in)."""
+    client = Client(service_uri=org.url, token=org.token)
+    client.create_bucket_config(
+        org=org.name,
+        nickname="read-only",
+        **seaweed.hmac_bucket_config(s3_bucket, READER_KEY, READER_SECRET),
+    )
+    name = _name()
+    refused = admin.post(f"/app/{org.name}/-/new", {"name": name, "bucket": "read-only"})
+    assert refused.status_code == 424, refused.text
+    assert "could not create the Icechunk repository in bucket config 'read-only'" in html.unescape(
+        refused.text
+    )
+    assert READER_SECRET not in refused.text
+    with _api(org) as api:
+        assert api.get(f"/repos/{org.name}/{name}").status_code == 404
+    assert name not in _repo_names(org)
+    # the reservation was released: the name is free at once, in a bucket that works
+    again = admin.post(f"/app/{org.name}/-/new", {"name": name})
+    assert again.status_code == 303, again.text
