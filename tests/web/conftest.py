@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.service import ArraylakeService, Org
-from tests.support.web import SampleRepo, WebUser, launch_browser, watch, web_user, write_sample_repo
+from tests.support.web import SampleRepo, WebUser, launch_browser, web_user, write_sample_repo
 
 
 @pytest.fixture
@@ -24,18 +24,8 @@ def sample(org: Org) -> SampleRepo:
     return write_sample_repo(org)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module: Playwright's synchronous API runs an event loop in this thread while it
+    is open, and the tests of other modules call ``asyncio.run`` here."""
     yield from launch_browser()
-
-
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    """A fresh browser context and page; fails the test if a page had a script error or a 5xx."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    errors = watch(page)
-    yield page
-    context.close()
-    assert not errors, f"the pages misbehaved in the browser: {errors}"
