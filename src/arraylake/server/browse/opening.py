@@ -8,6 +8,7 @@ moving between a repo's pages does not open it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections import OrderedDict
@@ -121,20 +122,14 @@ async def resolve_ref(repository: icechunk.Repository, ref: str | None) -> Resol
     ref = (ref or "main").strip()
     if not ref or len(ref) > MAX_REF_LENGTH or any(ord(c) < 32 for c in ref):
         raise InvalidInput("ref: give a branch, a tag or a snapshot id")
-    try:
+    # Tried in this order; a miss is an answer, not an error, until none of them names the ref.
+    with contextlib.suppress(icechunk.IcechunkError):
         return ResolvedRef(ref, "branch", await repository.lookup_branch_async(ref))
-    except icechunk.IcechunkError:
-        pass
-    try:
+    with contextlib.suppress(icechunk.IcechunkError):
         return ResolvedRef(ref, "tag", await repository.lookup_tag_async(ref))
-    except icechunk.IcechunkError:
-        pass
     if SNAPSHOT_ID.fullmatch(ref):
-        try:
-            info = await repository.lookup_snapshot_async(ref)
-            return ResolvedRef(ref, "snapshot", info.id)
-        except icechunk.IcechunkError:
-            pass
+        with contextlib.suppress(icechunk.IcechunkError):
+            return ResolvedRef(ref, "snapshot", (await repository.lookup_snapshot_async(ref)).id)
     raise NotFound(f"no branch, tag or snapshot named {ref!r} in this repo")
 
 
