@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from arraylake.server.audit.record import client_address as audit_client_address
 from arraylake.server.errors import error_response
 from arraylake.server.logs import get_logger
 
@@ -56,6 +57,8 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        audit_client_address.set(client[0] if client else None)
         status = 500
         id_header = (b"x-request-id", request_id.encode())
 

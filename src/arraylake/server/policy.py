@@ -32,6 +32,8 @@ class Action(StrEnum):
     MANAGE_MEMBERS = "manage members and API clients"
     VIEW_COMPUTE = "see compute services, their status and logs"
     MANAGE_COMPUTE = "enable, change or disable compute services"
+    VIEW_AUDIT = "read the org's audit log"
+    MANAGE_MAINTENANCE = "set the org's default maintenance policy"
 
 
 _MEMBER = frozenset({Action.VIEW_ORG, Action.VIEW_COMPUTE})

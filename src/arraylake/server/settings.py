@@ -48,7 +48,45 @@ class ServerSettings(BaseSettings):
         gt=0,
         description="A deletion not heard from for this long is taken over by another worker.",
     )
-    janitor_interval_seconds: float = Field(default=10, gt=0)
+    janitor_interval_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How often the scheduler looks for due work: purges of deleted repos, maintenance runs, "
+        "audit checkpoints.",
+    )
+    maintenance_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="A maintenance run not heard from for this long is taken over (and resumed) by another "
+        "worker.",
+    )
+    maintenance_window: str = Field(
+        default="sun 02:00 6h",
+        description="The default weekly maintenance window (UTC) of repos whose org sets none: "
+        "'DAY HH:MM DURATION', e.g. 'sun 02:00 6h'.",
+    )
+    maintenance_gc_margin_seconds: float = Field(
+        default=24 * 3600,
+        ge=0,
+        description="GC's default safety margin: unreachable objects younger than this are kept (writers "
+        "still in a session may need them).",
+    )
+    maintenance_min_gc_margin_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="The smallest GC safety margin a repo or org policy may set.",
+    )
+    maintenance_run_estimate_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="How long a repo's first maintenance run is expected to take (later: its last run's).",
+    )
+    audit_checkpoint_entries: int = Field(
+        default=1000,
+        ge=1,
+        description="A signed checkpoint of the audit chain is written when this many entries follow the "
+        "last one, or a minute after it when any do.",
+    )
     deletion_grace_seconds: float = Field(
         default=7 * 24 * 3600, ge=0, description="How long a soft-deleted repo stays restorable."
     )

@@ -15,6 +15,7 @@ from arraylake.names import validate_nickname, validate_prefix, validate_repo_na
 from arraylake.types.buckets import BucketResponse
 from arraylake.types.common import RequestBody, UtcDatetime, WireModel, check_text, utcnow
 from arraylake.types.enums import CreateMode, RepoKind, RepoOperationMode, RepoVisibility
+from arraylake.types.maintenance import OptimizationConfig
 from arraylake.types.storage_credentials import AnyCredentials
 from arraylake.types.virtual_chunks import VirtualChunkCredentials
 
@@ -85,6 +86,10 @@ class Repo(WireModel):
     deleted_by_email: str | None = None
     restorable_until: UtcDatetime | None = None  # then the repo and its data are removed for good
     retain_data: bool = False
+    optimization_config: OptimizationConfig = Field(default_factory=OptimizationConfig)
+    """The repo's own maintenance policy; parts left ``None`` come from the org's default."""
+    # Extension: the chunk bytes reachable from its branches and tags, as its last maintenance run measured.
+    size_bytes: int | None = None
 
     @property
     def full_name(self) -> str:
@@ -164,6 +169,8 @@ class RepoModifyRequest(RequestBody):
     add_metadata: RepoMetadata | None = None
     remove_metadata: list[str] | None = None
     update_metadata: RepoMetadata | None = None
+    optimization_config: OptimizationConfig | None = None
+    """Replaces the repo's maintenance policy (needs the right to manage the repo)."""
 
 
 class PaginatedRepos(WireModel):

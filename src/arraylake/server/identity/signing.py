@@ -83,6 +83,17 @@ class TokenSigner:
             return None
         return decoded.claims
 
+    def sign_document(self, payload: dict[str, Any]) -> str:
+        """A compact JWS of ``payload`` (no expiry): e.g. an audit checkpoint, checked with the public key."""
+        return jwt.encode({"alg": ALGORITHM, "kid": self.kid, "typ": "JWT"}, payload, self._key)
+
+    def open_document(self, token: str) -> dict[str, Any] | None:
+        """The payload of a document this key signed, or ``None`` when the signature does not hold."""
+        try:
+            return jwt.decode(token, self._key, algorithms=[ALGORITHM]).claims
+        except (JoseError, ValueError):
+            return None
+
     def jwks(self) -> dict[str, Any]:
         public = self._key.as_dict(private=False)
         return {"keys": [{**public, "kid": self.kid, "alg": ALGORITHM, "use": "sig"}]}
