@@ -24,6 +24,7 @@ RESERVED_REPO_NAMES = frozenset(
     [
         "access",
         "analytics",
+        "audit",
         "billing",
         "buckets",
         "dap2",

@@ -38,6 +38,10 @@ GROUPS = {
         "arraylake.cli.bucket",
         "Bucket configs: where an org's repos keep their data (the buckets themselves are not touched).",
     ),
+    "audit": LazyGroup(
+        "arraylake.cli.audit",
+        "The audit log: list and export an org's security events, and verify that nobody changed them.",
+    ),
     "compute": LazyGroup(
         "arraylake.cli.compute",
         "Compute services: serve every repo of an org over EDR, WMS, Tiles, DAP2/OPeNDAP or Zarr.",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from arraylake.cli import output, repo_contents, repo_doctor, repo_migrate, state
+from arraylake.cli import output, repo_contents, repo_doctor, repo_maintenance, repo_migrate, state
 from arraylake.cli.bucket import reader_access
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Principal, RepoName, Yes, want_json
@@ -26,6 +26,7 @@ app = ArraylakeTyper(
 app.add_typer(repo_contents.app)
 app.add_typer(repo_doctor.app)
 app.add_typer(repo_migrate.app)
+app.add_typer(repo_maintenance.app, name="maintenance")
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, Any] | None:

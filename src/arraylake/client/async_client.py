@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import httpx
 
 from arraylake.client import login as login_flow
+from arraylake.client.audit import AuditMethods
 from arraylake.client.buckets import BucketMethods
 from arraylake.client.login import LoginAuth
+from arraylake.client.maintenance import MaintenanceMethods
 from arraylake.client.orgs import OrgMethods
 from arraylake.client.repos import RepoMethods
 from arraylake.client.token_file import read_tokens, write_tokens
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from arraylake.client.compute import AsyncComputeClient
 
 
-class AsyncClient(RepoMethods, BucketMethods, OrgMethods):
+class AsyncClient(RepoMethods, BucketMethods, OrgMethods, MaintenanceMethods, AuditMethods):
     """Asyncio client for an Arraylake service.
 
     Args:

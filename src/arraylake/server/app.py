@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from arraylake._version import __version__
 from arraylake.server import metrics
+from arraylake.server.audit.router import router as audit_router
 from arraylake.server.buckets.router import router as buckets_router
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.catalog_cache import CatalogCache, invalidate_on_commit
@@ -39,12 +40,13 @@ from arraylake.server.identity.oauth_router import router as oauth_router
 from arraylake.server.identity.router import router as identity_router
 from arraylake.server.identity.signing import TokenSigner
 from arraylake.server.logs import configure_logging, get_logger
+from arraylake.server.maintenance.router import router as maintenance_router
+from arraylake.server.maintenance.scheduler import run_scheduler
 from arraylake.server.metrics_router import router as metrics_router
 from arraylake.server.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arraylake.server.orgs.api_clients_router import router as api_clients_router
 from arraylake.server.orgs.router import router as orgs_router
 from arraylake.server.orgs.router import user_router as user_orgs_router
-from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.grants_router import router as grants_router
 from arraylake.server.repos.page_anchors import SPACING, PageAnchors
 from arraylake.server.repos.router import router as repos_router
@@ -63,17 +65,6 @@ from arraylake.types import MAX_JSON_DEPTH, ServiceInfo
 API_VERSION = "1"
 POOL_SAMPLE_SECONDS = 5.0
 log = get_logger("arraylake.server")
-
-
-async def _janitor(cleaner: Cleaner, interval: float) -> None:
-    while True:
-        try:
-            await cleaner.run_once()
-            metrics.JANITOR_ROUNDS.labels("ok").inc()
-        except Exception as exc:
-            metrics.JANITOR_ROUNDS.labels("failed").inc()
-            log.warning("janitor round failed", error=str(exc))
-        await asyncio.sleep(interval)
 
 
 async def _sample_pool(engine: AsyncEngine, interval: float = POOL_SAMPLE_SECONDS) -> None:
@@ -113,12 +104,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         invalidate_on_commit(engine, [ctx.catalog, ctx.tokens])
         app.state.ctx = ctx
-        ctx.spawn(
-            _janitor(
-                Cleaner(engine, ctx.codec, ctx.vendor),
-                settings.janitor_interval_seconds,
-            )
-        )
+        ctx.spawn(run_scheduler(ctx))
         if settings.compute_supervise:
             ctx.spawn(supervise(settings, engine))
         if settings.metrics != "off":
@@ -236,6 +222,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(api_clients_router)
     app.include_router(buckets_router)
     app.include_router(grants_router)
+    app.include_router(audit_router)
+    app.include_router(maintenance_router)
     app.include_router(repos_router)
     app.include_router(v1_router)
     app.include_router(v1_contents_router)

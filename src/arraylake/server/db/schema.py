@@ -433,9 +433,9 @@ compute_services = Table(
 
 
 # ------------------------------------------------------------------------------------------------ maintenance
-# One row per maintenance run of a repo (scheduled, or asked for), its lease and what it did. A worker claims a
-# run by taking its lease and renews it while it works; a run whose lease lapsed is taken over by the next
-# worker, which resumes after the last phase the run recorded as done.
+# One row per maintenance run of a repo (scheduled, or asked for), its lease and what it did. A worker
+# claims a run by taking its lease and renews it while it works; a run whose lease lapsed is taken over by
+# the next worker, which resumes after the last phase the run recorded as done.
 maintenance_runs = Table(
     "maintenance_runs",
     metadata,

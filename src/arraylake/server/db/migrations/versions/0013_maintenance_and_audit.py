@@ -5,9 +5,9 @@ Revises: 0012
 Create Date: 2026-12-02
 
 Repos and orgs gain a maintenance policy (``optimization_config``, the hosted dialect's shape) and repos the
-chunk bytes last measured; ``maintenance_runs`` holds every run with its lease and report. ``audit_log`` is the
-append-only, hash-chained log, ``audit_head`` its single head row (seeded here) and ``audit_checkpoints`` the
-signed checkpoints of the chain.
+chunk bytes last measured; ``maintenance_runs`` holds every run with its lease and report.
+``audit_log`` is the append-only, hash-chained log, ``audit_head`` its single head row (seeded here)
+and ``audit_checkpoints`` the signed checkpoints of the chain.
 """
 
 import sqlalchemy as sa
