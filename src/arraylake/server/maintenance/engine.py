@@ -121,17 +121,24 @@ async def _ancestry(repository: icechunk.Repository, tip: str, known: dict[str, 
 
 
 async def read_history(repository: icechunk.Repository, extra_roots: Iterable[str] = ()) -> History:
-    """The ancestry of every branch and tag (tags first, then branches, each by name), and of each extra
-    root that exists and has no ``arraylake.keep.`` branch yet (reported as that branch)."""
+    """The ancestry of every branch and tag (tags first, then branches, each by name) as a run sees it
+    once :func:`keep_extra_roots` has run: each extra root that exists has its ``arraylake.keep.`` branch,
+    and the keep branches of roots that left the policy are gone."""
     history = History()
+    roots = set(extra_roots)
+    keep = {KEEP_PREFIX + root for root in roots}
     tags = sorted(await repository.list_tags_async())
-    branches = sorted(await repository.list_branches_async())
+    branches = sorted(
+        branch
+        for branch in await repository.list_branches_async()
+        if not branch.startswith(KEEP_PREFIX) or branch in keep
+    )
     refs: list[tuple[str, Literal["branch", "tag"], str]] = []
     for tag in tags:
         refs.append((tag, "tag", await repository.lookup_tag_async(tag)))
     for branch in branches:
         refs.append((branch, "branch", await repository.lookup_branch_async(branch)))
-    for root in sorted(set(extra_roots)):
+    for root in sorted(roots):
         name = KEEP_PREFIX + root
         if name not in branches and await _snapshot_exists(repository, root):
             refs.append((name, "branch", root))
@@ -160,12 +167,11 @@ def expiring(history: History, cutoff: datetime) -> set[str]:
     }
 
 
-def per_ref(history: History, expired: set[str], *, skip_keep_branches: bool = False) -> list[RefExpiration]:
-    """For each ref, the snapshots of its history in ``expired``, newest first, and how many stay."""
+def per_ref(history: History, expired: set[str]) -> list[RefExpiration]:
+    """For each ref (extra roots as their ``arraylake.keep.`` branch), the snapshots of its history in
+    ``expired``, newest first, and how many stay."""
     details = []
     for ref in history.refs:
-        if skip_keep_branches and ref.ref.startswith(KEEP_PREFIX):
-            continue
         gone = [history.snapshots[snapshot_id] for snapshot_id in ref.ancestry if snapshot_id in expired]
         details.append(
             RefExpiration(
@@ -225,8 +231,9 @@ async def expire(
     cutoff = expiration_cutoff(policy, now)
     repository = await open_repository(target)
     try:
-        await keep_extra_roots(repository, extra_roots(policy))
-        history = await read_history(repository)
+        roots = extra_roots(policy)
+        await keep_extra_roots(repository, roots)
+        history = await read_history(repository, roots)
         released = await repository.expire_snapshots_async(
             cutoff, delete_expired_branches=False, delete_expired_tags=False
         )
