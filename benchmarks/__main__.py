@@ -16,11 +16,11 @@ from pathlib import Path
 os.environ.setdefault("ICECHUNK_LOG", "error")
 
 from arraylake import Client
-from benchmarks import api, compute, data_path, open_latency, scale, v1, web
+from benchmarks import api, compute, data_path, maintenance, open_latency, scale, v1, web
 from benchmarks.infra import seaweed, service
 from benchmarks.stats import Result, console, report
 
-BENCHMARKS = ("data", "open", "api", "scale", "v1", "compute", "web")
+BENCHMARKS = ("data", "open", "api", "scale", "v1", "compute", "web", "maintenance")
 
 
 def _data_and_open(only: set[str], quick: bool) -> list[Result]:
@@ -89,6 +89,9 @@ def main() -> None:
     if "web" in only:
         console.print("web app pages at 10,000 repos (SQLite, PostgreSQL)...")
         results += web.run(args.quick)
+    if "maintenance" in only:
+        console.print("maintenance runs (dry run, expire, collect) by repo size...")
+        results += maintenance.run(args.quick)
     report(results, args.out)
 
 
