@@ -19,6 +19,7 @@ Semantics (Icechunk spec version 2, which every repo this service creates uses):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -106,14 +107,15 @@ async def _ancestry(repository: icechunk.Repository, tip: str, known: dict[str, 
     ids: list[str] = []
     current: str | None = tip
     if current not in known:
-        async for info in repository.async_ancestry(snapshot_id=tip):
-            if info.id in known:
-                current = info.id
-                break
-            known[info.id] = Snapshot(info.id, info.parent_id, info.written_at, info.message)
-            ids.append(info.id)
-        else:
-            return ids
+        async with aclosing(repository.async_ancestry(snapshot_id=tip)) as ancestry:
+            async for info in ancestry:
+                if info.id in known:
+                    current = info.id
+                    break
+                known[info.id] = Snapshot(info.id, info.parent_id, info.written_at, info.message)
+                ids.append(info.id)
+            else:
+                return ids
     while current is not None:  # the rest of this history was walked from another ref
         ids.append(current)
         current = known[current].parent_id

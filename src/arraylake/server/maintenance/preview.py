@@ -77,7 +77,9 @@ async def reclaimable_after_expiration(
 
 
 async def preview(target: RepoTarget, policy: EffectiveMaintenance, now: datetime) -> MaintenanceReport:
-    """What a run of ``policy`` at ``now`` would do, per branch and tag, deleting and changing nothing.
+    """What a run of ``policy`` at ``now`` would do, per branch and tag, deleting and changing nothing
+    (the expiration rule is that of Icechunk spec version 2; a repo still on version 1 is expired ref by
+    ref, and the prediction may differ for snapshots that one ref has as tip and another in its history).
 
     ``refs`` and ``expired_snapshots``: the snapshots expiration would remove (when enabled);
     ``reclaimed``: a GC dry run of the repository as it is now (when enabled);
