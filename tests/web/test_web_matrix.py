@@ -44,6 +44,13 @@ class Row:
 ORG, REPO = "/app/{org}", "/app/{org}/{repo}"
 NOBODY = "00000000-0000-4000-8000-000000000000"
 NO_SERVICE = dict.fromkeys(PEOPLE, 404)  # members may look, but there is no such service
+NO_RUN = {person: 404 if status == 200 else status for person, status in REPO_READERS.items()}
+POLICY_FORM = (
+    ("window_own", "true"),
+    ("window_day", "6"),
+    ("window_start", "03:00"),
+    ("window_duration", "2h"),
+)
 ROWS: tuple[Row, ...] = (
     Row("GET", "/app", dict.fromkeys(PEOPLE, 303)),
     Row("GET", "/app/-/account", dict.fromkeys(PEOPLE, 200)),
@@ -106,6 +113,18 @@ ROWS: tuple[Row, ...] = (
     Row("POST", REPO + "/settings", REPO_CHANGERS, form=(("description", "changed by the matrix"),)),
     Row("POST", REPO + "/status", REPO_CHANGERS, form=(("mode", "offline"),)),
     Row("POST", REPO + "/delete", REPO_MANAGERS, form=(("confirm", "{repo}"),)),
+    # maintenance and the audit log
+    Row("GET", ORG + "/-/maintenance", ALL),
+    Row("POST", ORG + "/-/maintenance", ADMINS, form=POLICY_FORM),
+    Row("GET", ORG + "/-/audit", ADMINS),
+    Row("GET", ORG + "/-/audit/export", ADMINS),
+    Row("GET", ORG + "/-/audit/verify", ADMINS),
+    Row("GET", REPO + "/maintenance", REPO_READERS),
+    Row("POST", REPO + "/maintenance", REPO_MANAGERS, form=POLICY_FORM),
+    Row("POST", REPO + "/maintenance/reset", REPO_MANAGERS),
+    Row("POST", REPO + "/maintenance/dry-run", REPO_CHANGERS),
+    Row("POST", REPO + "/maintenance/run", REPO_MANAGERS),
+    Row("GET", REPO + "/maintenance/runs/{run_id}", NO_RUN),
 )
 
 
@@ -125,6 +144,7 @@ class World:
             "token_id": NOBODY,
             "bucket_id": NOBODY,
             "name": "no-such-service",
+            "run_id": NOBODY,
             "anything:path": row.query,
         }
         path = row.path
