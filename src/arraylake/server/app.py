@@ -82,7 +82,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await check_schema(engine)
         signer = TokenSigner.from_settings(settings)
         secrets = SecretBox.from_settings(settings)
-        vendor = CredentialVendor(settings)
+        vendor = CredentialVendor(settings, engine)
         catalog = CatalogCache(settings.catalog_cache_seconds)
         codec = BucketCodec(settings, secrets)
         ctx = AppContext(

@@ -60,14 +60,16 @@ async def get_bucket(bucket_id: UUID, call: BucketReader) -> BucketResponse:
 async def modify_bucket(bucket_id: UUID, change: BucketModifyRequest, call: BucketManager) -> BucketResponse:
     """Change a bucket config; its location (platform, name, prefix) only while no repo uses it."""
     async with call.ctx.engine.begin() as conn:
-        return await service.modify_bucket(conn, call.ctx.codec, call.member, str(bucket_id), change)
+        return await service.modify_bucket(
+            conn, call.ctx.codec, call.member, call.principal, str(bucket_id), change
+        )
 
 
 @router.delete("/orgs/{org}/buckets/{bucket_id}", status_code=204)
 async def delete_bucket(bucket_id: UUID, call: BucketManager) -> Response:
     """Delete a bucket config (409 while repos use it). The bucket's contents are not touched."""
     async with call.ctx.engine.begin() as conn:
-        await service.delete_bucket(conn, call.member, str(bucket_id))
+        await service.delete_bucket(conn, call.member, call.principal, str(bucket_id))
     return Response(status_code=204)
 
 
@@ -75,7 +77,7 @@ async def delete_bucket(bucket_id: UUID, call: BucketManager) -> Response:
 async def set_default_bucket(bucket_id: UUID, call: BucketManager) -> Response:
     """Make this bucket config the org's default for new repos."""
     async with call.ctx.engine.begin() as conn:
-        await service.set_default_bucket(conn, call.member, str(bucket_id))
+        await service.set_default_bucket(conn, call.member, call.principal, str(bucket_id))
     return Response(status_code=204)
 
 
@@ -147,5 +149,5 @@ async def put_virtual_chunk_policy(
 async def delete_virtual_chunk_policy(request: VirtualChunkPolicyRequest, call: BucketManager) -> Response:
     """Withdraw an authorization: readers no longer get credentials for it."""
     async with call.ctx.engine.begin() as conn:
-        await virtual_policies.delete_policy(conn, call.member, request)
+        await virtual_policies.delete_policy(conn, call.member, call.principal, request)
     return Response(status_code=204)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.credentials.binding import bind, org_binding
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, orgs, repos
 from arraylake.server.egress import EndpointNotAllowed
@@ -258,6 +259,21 @@ async def create_bucket(
         ) from exc
     if new.platform == Platform.LOCAL:
         private_dir(codec.local_path(org.org_name, new.name))
+    await record(
+        conn,
+        "bucket.create",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=new.nickname,
+        details={
+            "bucket_id": bucket_id,
+            "platform": new.platform.value,
+            "name": new.name,
+            "prefix": new.prefix,
+            "auth_method": auth.method,
+        },
+    )
     return await get_bucket(conn, codec, org, bucket_id)
 
 
@@ -279,7 +295,12 @@ def _in_use_message(nickname: str, names: list[str], total: int, doing: str) -> 
 
 
 async def modify_bucket(
-    conn: AsyncConnection, codec: BucketCodec, org: Membership, bucket_id: str, change: BucketModifyRequest
+    conn: AsyncConnection,
+    codec: BucketCodec,
+    org: Membership,
+    principal: Principal,
+    bucket_id: str,
+    change: BucketModifyRequest,
 ) -> BucketResponse:
     row = await bucket_row(conn, org, bucket_id)
     current = codec.to_wire(row, default_bucket_id=None, org_name=org.org_name, internal=True)
@@ -327,10 +348,29 @@ async def modify_bucket(
         raise Conflict(
             f"a bucket config named {change.nickname!r} already exists in org {org.org_name}"
         ) from exc
+    await record(
+        conn,
+        "bucket.update",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=values.get("nickname", row.nickname),
+        details={
+            "bucket_id": bucket_id,
+            # Names of the fields the request set, never their values: an auth config holds secrets.
+            "fields": sorted(change.model_fields_set),
+            "previous_nickname": row.nickname,
+            "platform": platform.value,
+            "name": name,
+            "prefix": prefix,
+            "auth_method": auth.method,
+            "previous_auth_method": row.auth_method,
+        },
+    )
     return await get_bucket(conn, codec, org, bucket_id)
 
 
-async def delete_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
+async def delete_bucket(conn: AsyncConnection, org: Membership, principal: Principal, bucket_id: str) -> None:
     row = await bucket_row(conn, org, bucket_id)
     names, total = await repo_names_using(conn, bucket_id)
     if total:
@@ -341,8 +381,29 @@ async def delete_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) 
         .values(default_bucket_id=None)
     )
     await conn.execute(delete(buckets).where(buckets.c.id == bucket_id))
+    await record(
+        conn,
+        "bucket.delete",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=row.nickname,
+        details={"bucket_id": bucket_id, "platform": row.platform, "name": row.name, "prefix": row.prefix},
+    )
 
 
-async def set_default_bucket(conn: AsyncConnection, org: Membership, bucket_id: str) -> None:
-    await bucket_row(conn, org, bucket_id)
+async def set_default_bucket(
+    conn: AsyncConnection, org: Membership, principal: Principal, bucket_id: str
+) -> None:
+    row = await bucket_row(conn, org, bucket_id)
+    previous = await default_bucket_id(conn, org.org_id)
     await conn.execute(update(orgs).where(orgs.c.id == org.org_id).values(default_bucket_id=bucket_id))
+    await record(
+        conn,
+        "bucket.set_default",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=row.nickname,
+        details={"bucket_id": bucket_id, "previous_bucket_id": previous},
+    )

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.buckets.service import BucketCodec, bucket_row
 from arraylake.server.db.schema import buckets, virtual_chunk_policies
 from arraylake.server.errors import InvalidInput, NotFound
@@ -124,11 +125,44 @@ async def put_policy(
     else:
         await conn.execute(update(virtual_chunk_policies).where(*where).values(public=request.public))
     stored = (await conn.execute(select(virtual_chunk_policies).where(*where))).one()
-    return _wire(stored, bucket)
+    policy = _wire(stored, bucket)
+    await record(
+        conn,
+        "virtual_chunk_policy.create",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=_target(bucket.nickname, request.subprefix),
+        details={
+            "url_prefix": policy.url_prefix,
+            "bucket": bucket.nickname,
+            "bucket_id": str(row.id),
+            "subprefix": request.subprefix,
+            "public": request.public,
+            "replaced": existing is not None,
+        },
+    )
+    return policy
 
 
-async def delete_policy(conn: AsyncConnection, org: OrgScope, request: VirtualChunkPolicyRequest) -> None:
+def _target(nickname: str | None, subprefix: str) -> str | None:
+    """What an audit entry names: the bucket config's nickname and the sub-prefix."""
+    if nickname is None:
+        return None
+    return (f"{nickname}/{subprefix.strip('/')}" if subprefix.strip("/") else nickname)[:512]
+
+
+async def delete_policy(
+    conn: AsyncConnection, org: OrgScope, principal: Principal, request: VirtualChunkPolicyRequest
+) -> None:
     """Withdraw an authorization; 404 if there is none."""
+    nickname = (
+        await conn.execute(
+            select(buckets.c.nickname).where(
+                buckets.c.org_id == org.org_id, buckets.c.id == str(request.bucket_id)
+            )
+        )
+    ).scalar_one_or_none()
     result = await conn.execute(
         delete(virtual_chunk_policies).where(
             virtual_chunk_policies.c.org_id == org.org_id,
@@ -138,3 +172,12 @@ async def delete_policy(conn: AsyncConnection, org: OrgScope, request: VirtualCh
     )
     if result.rowcount == 0:
         raise NotFound("no such virtual chunk access policy")
+    await record(
+        conn,
+        "virtual_chunk_policy.delete",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=_target(nickname, request.subprefix),
+        details={"bucket": nickname, "bucket_id": str(request.bucket_id), "subprefix": request.subprefix},
+    )

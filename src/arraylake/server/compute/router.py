@@ -60,7 +60,7 @@ async def enable_service(config: ServiceConfig, call: ComputeManager, request: R
             call.member,
             config,
             regions=call.ctx.settings.compute_regions,
-            created_by=call.principal.id,
+            principal=call.principal,
             public_base=_base(request, call),
         )
     config = done.info.config
@@ -97,7 +97,7 @@ async def update_service(
     The service restarts with them."""
     async with call.ctx.engine.begin() as conn:
         info = await service.update_service(
-            conn, call.member, name, changes, public_base=_base(request, call)
+            conn, call.member, call.principal, name, changes, public_base=_base(request, call)
         )
     log.info("compute service changed", org=call.org, deployment=name, sku=info.config.sku_code)
     return info
@@ -108,7 +108,7 @@ async def disable_service(name: str, call: ComputeManager) -> Disabled:
     """Disable a compute service: its processes stop, a public one's anonymous access ends. Its logs and
     status stay readable."""
     async with call.ctx.engine.begin() as conn:
-        message = await service.disable_service(conn, call.member, name)
+        message = await service.disable_service(conn, call.member, call.principal, name)
     log.info("compute service disabled", org=call.org, deployment=name)
     return Disabled(message=message)
 

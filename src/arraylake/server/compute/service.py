@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.compute import records
 from arraylake.server.compute.skus import DEFAULT_SKU, SKUS
 from arraylake.server.db.locks import lock_org
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
-from arraylake.server.identity.principals import OrgScope
+from arraylake.server.identity.principals import OrgScope, Principal
 from arraylake.server.orgs.api_clients import create_api_client, revoke_api_client
 from arraylake.types import OrgRole, utcnow
 from arraylake.types.common import check_text
@@ -120,7 +121,7 @@ async def enable_service(
     config: ServiceConfig,
     *,
     regions: list[str],
-    created_by: str,
+    principal: Principal,
     public_base: str,
 ) -> Enabled:
     """Enable a deployment (wanted running). A disabled one of the same name is enabled again with the new
@@ -149,7 +150,7 @@ async def enable_service(
             config=wanted,
             sku_code=wanted.sku_code or DEFAULT_SKU,
             region=wanted.region or regions[0],
-            created_by=created_by,
+            created_by=principal.id,
             reader_id=reader_id,
         )
     else:
@@ -161,7 +162,7 @@ async def enable_service(
             config=wanted.model_dump(mode="json"),
             sku_code=wanted.sku_code,
             region=wanted.region,
-            created_by=created_by,
+            created_by=principal.id,
             desired=records.RUNNING,
             status=ServiceStatus.PROGRESSING.value,
             status_detail=None,
@@ -172,7 +173,28 @@ async def enable_service(
             reader_id=reader_id,
         )
     info = records.deployment_info(await _row(conn, org, name), public_base)
+    await record(
+        conn,
+        "compute.enable",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=name,
+        details={**_described(info.config), "reenabled": existing is not None},
+    )
     return Enabled(info, enable_message(info))
+
+
+def _described(config: ServiceConfig) -> dict[str, Any]:
+    """What an audit entry says of a deployment's configuration."""
+    return {
+        "service_type": config.service_type.value,
+        "is_public": config.is_public,
+        "sku_code": config.sku_code,
+        "region": config.region,
+        "min_replicas": config.min_replicas,
+        "max_replicas": config.max_replicas,
+    }
 
 
 async def list_services(conn: AsyncConnection, org: OrgScope, *, public_base: str) -> list[DeploymentInfo]:
@@ -210,7 +232,13 @@ def _check_changes(changes: ServiceUpdate) -> None:
 
 
 async def update_service(
-    conn: AsyncConnection, org: OrgScope, name: str, changes: ServiceUpdate, *, public_base: str
+    conn: AsyncConnection,
+    org: OrgScope,
+    principal: Principal,
+    name: str,
+    changes: ServiceUpdate,
+    *,
+    public_base: str,
 ) -> DeploymentInfo:
     """Change an enabled deployment's SKU or replicas (only the given fields); the supervisor restarts it
     with them. An update that changes nothing restarts nothing."""
@@ -230,6 +258,23 @@ async def update_service(
     if wanted != current:
         await records.change_service(conn, row.id, sku_code=sku, config=wanted.model_dump(mode="json"))
         row = await _row(conn, org, name)
+        await record(
+            conn,
+            "compute.update",
+            actor=principal,
+            org_id=org.org_id,
+            org=org.org_name,
+            target=name,
+            details={
+                "fields": sorted(changes.model_fields_set),
+                **_described(wanted),
+                "previous": {
+                    "sku_code": current.sku_code,
+                    "min_replicas": current.min_replicas,
+                    "max_replicas": current.max_replicas,
+                },
+            },
+        )
     return records.deployment_info(row, public_base)
 
 
@@ -237,7 +282,7 @@ def _first(*values: int | None) -> int:
     return next(value for value in values if value is not None)
 
 
-async def disable_service(conn: AsyncConnection, org: OrgScope, name: str) -> str:
+async def disable_service(conn: AsyncConnection, org: OrgScope, principal: Principal, name: str) -> str:
     """Want a deployment stopped (the supervisor stops its processes; its logs stay readable) and revoke
     the public reader of a public one. Return what to tell the caller."""
     await lock_org(conn, org.org_id)
@@ -249,6 +294,15 @@ async def disable_service(conn: AsyncConnection, org: OrgScope, name: str) -> st
         await revoke_api_client(conn, org, row.reader_id)
         revoked = "; anonymous access ended: its public reader's tokens are revoked"
     await records.change_service(conn, row.id, desired=records.STOPPED, reader_id=None)
+    await record(
+        conn,
+        "compute.disable",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        target=name,
+        details={"service_type": row.service_type, "was_public": row.reader_id is not None},
+    )
     return f"{row.service_type} service {name} of org {org.org_name} disabled: its processes stop{revoked}"
 
 

@@ -10,6 +10,11 @@
 Answers are cached per process and shared by concurrent requests: however many workers of a Dask cluster
 ask at once, one call to the provider is made per key and lifetime. A cached answer is handed out while
 more than half its lifetime (at most 10 minutes) remains, so clients always get time to use it.
+
+Every credential handed to a principal is recorded in the audit log (``credentials.audit``) before it is
+handed out: once per provider call, and for static HMAC keys once per principal and key per
+:data:`STATIC_RECORD_SECONDS`, so that a Dask cluster opening a repo a hundred times writes one entry. A
+cached answer touches no database. The service's own credentials are recorded when a provider issues them.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server import metrics
+from arraylake.server.credentials.audit import Vend, record_vend
 from arraylake.server.credentials.binding import BINDING_PATTERN, BindingMissing
 from arraylake.server.credentials.cloud import AzureDelegation, GcsDelegation
 from arraylake.server.credentials.s3_sts import AssumeRoleRequest, assume_role, session_policy
@@ -51,6 +58,8 @@ from arraylake.types import (
 )
 
 MAX_REUSE_MARGIN = timedelta(minutes=10)
+STATIC_RECORD_SECONDS = 600.0
+"""How long a handout of static keys to a principal is not recorded again."""
 SERVICE_PRINCIPAL = "arraylake-service"
 log = get_logger("arraylake.server.credentials")
 
@@ -77,10 +86,15 @@ def _fingerprint(bucket: BucketResponse) -> str:
 
 
 class CredentialVendor:
-    def __init__(self, settings: ServerSettings, max_entries: int = 10_000):
+    def __init__(
+        self, settings: ServerSettings, engine: AsyncEngine | None = None, max_entries: int = 10_000
+    ):
+        """``engine``: the catalog, where vends are recorded (``None``: not recorded, e.g. in a CLI tool)."""
         self.settings = settings
+        self.engine = engine
         self._max_entries = max_entries
         self._cache: OrderedDict[_Key, _Cached] = OrderedDict()
+        self._static_recorded: OrderedDict[_Key, float] = OrderedDict()
         self._inflight: dict[_Key, asyncio.Future[AnyCredentials]] = {}
         self.provider_calls = 0
 
@@ -128,6 +142,8 @@ class CredentialVendor:
             )
         if auth.method in ("anonymous", "hmac"):
             credentials = credentials_from_bucket(bucket)
+            if credentials is not None and principal_id != SERVICE_PRINCIPAL:
+                await self._record_static(bucket, prefix, write, principal_id)
             metrics.CREDENTIAL_VENDS.labels(auth.method, "static").inc()
             return credentials
         fetch: Callable[[], Awaitable[AnyCredentials]]
@@ -205,6 +221,7 @@ class CredentialVendor:
         try:
             credentials = await fetch()
             self.provider_calls += 1
+            await self._record(bucket, prefix, write, principal_id, _lifetime_seconds(credentials))
             metrics.CREDENTIAL_VENDS.labels(method, "issued").inc()
             log.info(
                 "sts session issued",
@@ -223,6 +240,29 @@ class CredentialVendor:
             raise
         finally:
             del self._inflight[key]
+
+    async def _record(
+        self, bucket: BucketResponse, prefix: str, write: bool, principal_id: str, lifetime: int | None
+    ) -> None:
+        """Write the vend's audit entry; credentials are not handed out if that fails."""
+        if self.engine is not None:
+            vend = Vend(bucket, prefix, write, principal_id, lifetime)
+            await record_vend(self.engine, vend, service_principal=SERVICE_PRINCIPAL)
+
+    async def _record_static(
+        self, bucket: BucketResponse, prefix: str, write: bool, principal_id: str
+    ) -> None:
+        """Record a handout of static keys unless this principal got them for this key recently."""
+        key = _Key(principal_id, str(bucket.id), _fingerprint(bucket), prefix, write)
+        now = time.monotonic()
+        until = self._static_recorded.get(key)
+        if until is not None and until > now:
+            return
+        await self._record(bucket, prefix, write, principal_id, None)
+        self._static_recorded[key] = now + STATIC_RECORD_SECONDS
+        self._static_recorded.move_to_end(key)
+        while len(self._static_recorded) > self._max_entries:
+            self._static_recorded.popitem(last=False)
 
     def _remember(self, key: _Key, credentials: AnyCredentials) -> None:
         if credentials.expiration is None:
@@ -291,6 +331,12 @@ class CredentialVendor:
             return await delegation.credentials(
                 tenant_id=tenant, account=account, container=container, write=write, metadata=metadata
             )
+
+
+def _lifetime_seconds(credentials: AnyCredentials) -> int | None:
+    if credentials.expiration is None:
+        return None
+    return max(0, round((credentials.expiration - utcnow()).total_seconds()))
 
 
 def _required_binding(bucket: BucketResponse, value: str | None) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arraylake.server import faults, metrics, storage_ops
+from arraylake.server.audit.record import SERVICE_ACTOR, record
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.credentials.vendor import CredentialVendor
 from arraylake.server.db.schema import (
@@ -91,6 +92,7 @@ class Cleaner:
                         repos.c.retain_data,
                         repos.c.bucket_id,
                         repos.c.name,
+                        repos.c.org_id,
                         orgs.c.name.label("org"),
                     )
                     .join(orgs, orgs.c.id == repos.c.org_id)
@@ -128,7 +130,19 @@ class Cleaner:
         if row.kind == RepoKind.V1:
             await self._purge_documents(repo_id)
         async with self.engine.begin() as conn:
-            await drop_row(conn, repo_id)
+            if not await drop_row(conn, repo_id):
+                return deleted  # another process finished it (and recorded it)
+            await record(
+                conn,
+                "repo.purge",
+                actor_id=SERVICE_ACTOR,
+                actor_name=SERVICE_ACTOR,
+                org_id=row.org_id,
+                org=row.org,
+                repo=row.name,
+                target=repo_id,
+                details={"objects_deleted": deleted, "data": "kept" if row.retain_data else "removed"},
+            )
         log.info("repo data removed", repo=f"{row.org}/{row.name}", repo_id=repo_id, objects=deleted)
         return deleted
 

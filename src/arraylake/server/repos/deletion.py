@@ -13,6 +13,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.names import validate_repo_name
+from arraylake.server.audit.record import record
 from arraylake.server.buckets.service import BucketCodec
 from arraylake.server.db.schema import (
     LIFECYCLE_ACTIVE,
@@ -42,10 +43,10 @@ async def deletion_progress(conn: AsyncConnection, org: OrgScope, repo_id: str) 
     return RepoDeletionProgress(repo_id=repo_id, in_progress=True, removed_objects=row.cleanup_removed or 0)
 
 
-async def drop_row(conn: AsyncConnection, repo_id: str) -> None:
-    """Remove a repo's row and its metadata index for good."""
+async def drop_row(conn: AsyncConnection, repo_id: str) -> bool:
+    """Remove a repo's row and its metadata index for good; false if it was gone already."""
     await conn.execute(delete(repo_metadata).where(repo_metadata.c.repo_id == repo_id))
-    await conn.execute(delete(repos).where(repos.c.id == repo_id))
+    return (await conn.execute(delete(repos).where(repos.c.id == repo_id))).rowcount == 1
 
 
 async def delete_repo(
@@ -66,8 +67,23 @@ async def delete_repo(
     """
     row = await repo_row(conn, org, name, (LIFECYCLE_CREATING, LIFECYCLE_ACTIVE, LIFECYCLE_GHOST))
     now = utcnow()
+
+    async def recorded(outcome: dict[str, Any]) -> None:
+        details = {"immediate": immediate, "retain_data": retain_data, "was": row.lifecycle, **outcome}
+        await record(
+            conn,
+            "repo.delete",
+            actor=principal,
+            org_id=org.org_id,
+            org=org.org_name,
+            repo=name,
+            target=row.id,
+            details=details,
+        )
+
     if immediate and retain_data:
         await drop_row(conn, row.id)
+        await recorded({"data": "kept"})
         return None
     marks: dict[str, Any] = {
         "deleted_at": now,
@@ -84,6 +100,7 @@ async def delete_repo(
             .where(repos.c.id == row.id)
             .values(lifecycle=LIFECYCLE_GHOST, cleanup_due_at=due, **marks)
         )
+        await recorded({"restorable_until": due})
         return None
     await conn.execute(
         update(repos)
@@ -92,10 +109,13 @@ async def delete_repo(
             lifecycle=LIFECYCLE_DELETING, live_name=None, cleanup_due_at=now, cleanup_started_at=now, **marks
         )
     )
+    await recorded({"data": "kept" if retain_data else "removing"})
     return row.id
 
 
-async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope, name: str) -> Repo:
+async def restore_repo(
+    conn: AsyncConnection, codec: BucketCodec, org: OrgScope, principal: Principal, name: str
+) -> Repo:
     """Bring a ghost back before its data is removed; 409 saying why when that is not possible."""
     validate_repo_name(name)
     full = f"{org.org_name}/{name}"
@@ -119,6 +139,15 @@ async def restore_repo(conn: AsyncConnection, codec: BucketCodec, org: OrgScope,
             )
         )
         if restored.rowcount == 1:
+            await record(
+                conn,
+                "repo.restore",
+                actor=principal,
+                org_id=org.org_id,
+                org=org.org_name,
+                repo=name,
+                target=holder.id,
+            )
             return await get_repo(conn, codec, org, name)
     if holder is not None and holder.lifecycle == LIFECYCLE_ACTIVE:
         raise Conflict(f"repo {full} exists and is not deleted: there is nothing to restore")

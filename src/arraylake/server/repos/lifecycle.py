@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.names import join_prefix
 from arraylake.server import storage_ops
+from arraylake.server.audit.record import record
 from arraylake.server.buckets.service import (
     BucketCodec,
     bucket_row,
@@ -249,7 +250,23 @@ async def create_repo(
         raise Conflict(f"repo {org.org_name}/{body.name} already exists") from exc
     await write_index(conn, repo_id, body.metadata)
     row = (await conn.execute(select(repos).where(repos.c.id == repo_id))).one()
-    return await RepoReader(conn, codec, org).to_wire(row), row
+    repo = await RepoReader(conn, codec, org).to_wire(row)
+    await record(
+        conn,
+        "repo.import" if importing else "repo.create",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        repo=body.name,
+        target=repo_id,
+        details={
+            "kind": body.kind.value,
+            "create_mode": body.create_mode.value,
+            "bucket": bucket.nickname,
+            "prefix": prefix,
+        },
+    )
+    return repo, row
 
 
 def _check_v1_body(body: RepoCreateBody) -> None:
@@ -300,6 +317,7 @@ async def set_status(
 ) -> RepoOperationStatusResponse:
     """Put a repo online, in maintenance (read-only) or offline."""
     row = await repo_row(conn, org, name)
+    previous = status_of(row)
     await conn.execute(
         update(repos)
         .where(repos.c.id == row.id)
@@ -309,6 +327,21 @@ async def set_status(
             status_initiated_by={"principal_id": principal.id},
             updated=utcnow(),
         )
+    )
+    await record(
+        conn,
+        "repo.status",
+        actor=principal,
+        org_id=org.org_id,
+        org=org.org_name,
+        repo=name,
+        target=row.id,
+        details={
+            "mode": change.mode.value,
+            "message": change.message,
+            "previous_mode": previous.mode.value,
+            "previous_message": previous.message,
+        },
     )
     return status_of((await conn.execute(select(repos).where(repos.c.id == row.id))).one())
 

@@ -175,7 +175,7 @@ async def set_status(change: RepoOperationStatusUpdate, call: RepoWriter) -> Rep
 async def restore_repo(call: RepoManager) -> Repo:
     """Bring back a soft-deleted repo before its grace period ends."""
     async with call.ctx.engine.begin() as conn:
-        return await deletion.restore_repo(conn, call.ctx.codec, call.scope, call.repo)
+        return await deletion.restore_repo(conn, call.ctx.codec, call.scope, call.principal, call.repo)
 
 
 @router.delete(

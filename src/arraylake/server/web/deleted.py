@@ -43,5 +43,5 @@ async def restore_repo(org: OrgName, repo: RepoName, viewer: FormPost) -> Redire
     """Bring a deleted repo back, with its data, before its grace period ends."""
     on = viewer.on_repo(org, repo, RepoActions.CAN_MANAGE_USERS)
     async with viewer.ctx.engine.begin() as conn:
-        restored = await deletion.restore_repo(conn, viewer.ctx.codec, on.scope, repo)
+        restored = await deletion.restore_repo(conn, viewer.ctx.codec, on.scope, on.principal, repo)
     return redirect_with_message(viewer, f"/app/{org}/{repo}", f"Restored repo {restored.full_name}.")

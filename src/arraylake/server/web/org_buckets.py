@@ -254,7 +254,7 @@ async def create_bucket(
         async with viewer.ctx.engine.begin() as conn:
             made = await service.create_bucket(conn, viewer.ctx.codec, call.member, call.principal, new)
             if make_default:
-                await service.set_default_bucket(conn, call.member, str(made.id))
+                await service.set_default_bucket(conn, call.member, call.principal, str(made.id))
     except ServiceError as exc:
         form.secrets = {}
         return await _buckets_page(
@@ -282,7 +282,7 @@ async def set_default(viewer: FormPost, org: OrgName, bucket_id: UUID) -> Redire
     call = viewer.in_org(org, Action.MANAGE_BUCKETS)
     async with viewer.ctx.engine.begin() as conn:
         row = await service.bucket_row(conn, call.member, str(bucket_id))
-        await service.set_default_bucket(conn, call.member, str(bucket_id))
+        await service.set_default_bucket(conn, call.member, call.principal, str(bucket_id))
     text = f"{row.nickname} is now the default bucket config for new repos."
     return redirect_with_message(viewer, _buckets_url(org), text)
 
@@ -297,7 +297,7 @@ async def delete_bucket(
         raise InvalidInput("Tick “I understand” to delete this bucket config.")
     async with viewer.ctx.engine.begin() as conn:
         row = await service.bucket_row(conn, call.member, str(bucket_id))
-        await service.delete_bucket(conn, call.member, str(bucket_id))
+        await service.delete_bucket(conn, call.member, call.principal, str(bucket_id))
     text = f"Deleted bucket config {row.nickname}; the bucket's contents are untouched."
     return redirect_with_message(viewer, _buckets_url(org), text)
 
@@ -371,7 +371,7 @@ async def delete_policy(
         raise InvalidInput("Tick “I understand” to withdraw this virtual chunk access policy.")
     asked = _policy_request(bucket_id, subprefix, False)
     async with viewer.ctx.engine.begin() as conn:
-        await virtual_policies.delete_policy(conn, call.member, asked)
+        await virtual_policies.delete_policy(conn, call.member, call.principal, asked)
     where = f" (sub-prefix {asked.subprefix})" if asked.subprefix else ""
     text = f"Withdrawn: repos of {org} may no longer read virtual chunks from that bucket config{where}."
     return redirect_with_message(viewer, _policies_url(org), text)

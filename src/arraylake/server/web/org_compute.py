@@ -121,7 +121,7 @@ async def enable_service(
             call.member,
             config,
             regions=viewer.ctx.settings.compute_regions,
-            created_by=call.principal.id,
+            principal=call.principal,
             public_base=public_base(request, viewer.ctx.settings),
         )
     tone = "error" if done.info.config.is_public else "ok"
@@ -137,7 +137,7 @@ async def disable_service(
     if not confirm:
         raise InvalidInput(f"Tick “I understand” to disable {name}.")
     async with viewer.ctx.engine.begin() as conn:
-        message = await service.disable_service(conn, call.member, name)
+        message = await service.disable_service(conn, call.member, call.principal, name)
     return redirect_with_message(viewer, _url(org), message[:1].upper() + message[1:] + ".")
 
 
