@@ -250,15 +250,16 @@ def _check_status(name: str, info: OpenRepoResponse) -> None:
     if status.mode == "offline":
         raise RepoOfflineError(f"repo {name} is offline{': ' + status.message if status.message else ''}")
     if status.mode == "maintenance":
-        message = f"repo {name} is in maintenance and read-only"
-        if status.estimated_end_time:
-            message += f" until {status.estimated_end_time.isoformat()}"
+        until = f" until {status.estimated_end_time.isoformat()}" if status.estimated_end_time else ""
+        why = f": {status.message}" if status.message else ""
+        if "maintenance_run" in status.initiated_by:
+            # The service's own expiration and GC: Icechunk keeps reads and writes safe meanwhile.
+            message = f"scheduled maintenance of repo {name} is under way{until}{why}"
+            message += "; reads and writes keep working"
+        else:
+            message = f"repo {name} is in maintenance and read-only{until}{why}"
         # Attributed to the caller's line, however deep in this package the check runs.
-        warnings.warn(
-            message + (f": {status.message}" if status.message else ""),
-            UserWarning,
-            skip_file_prefixes=(_PACKAGE_DIR,),
-        )
+        warnings.warn(message, UserWarning, skip_file_prefixes=(_PACKAGE_DIR,))
 
 
 def set_author(repo: icechunk.Repository, info: OpenRepoResponse) -> None:

@@ -27,6 +27,7 @@ from arraylake.types import (
     RepoModel,
     RepoModifyRequest,
 )
+from arraylake.types.maintenance import OptimizationConfig
 
 if TYPE_CHECKING:
     import icechunk
@@ -370,6 +371,7 @@ class RepoMethods(RepoOpening):
         add_metadata: RepoMetadata | None = None,
         remove_metadata: Sequence[str] | None = None,
         update_metadata: RepoMetadata | None = None,
+        optimization_config: OptimizationConfig | None = None,
     ) -> RepoModel:
         """Change a repo's description or metadata (writers may), all at once or not at all.
 
@@ -379,6 +381,8 @@ class RepoMethods(RepoOpening):
             add_metadata: New keys; a key that exists already with another value is a conflict.
             remove_metadata: Keys to remove; a key that does not exist is a conflict.
             update_metadata: Keys to set, whether they exist or not.
+            optimization_config: Replaces the repo's maintenance policy (needs the right to manage the
+                repo); see also :meth:`set_maintenance`.
 
         A key may be in only one of the three. Returns the changed repo.
         """
@@ -391,12 +395,16 @@ class RepoMethods(RepoOpening):
                     "add_metadata": add_metadata,
                     "remove_metadata": list(remove_metadata) if remove_metadata is not None else None,
                     "update_metadata": update_metadata,
+                    "optimization_config": optimization_config,
                 }.items()
                 if value is not None
             }
         )
         if not change.model_fields_set:
-            raise ValueError("nothing to change: give a description or metadata to add, remove or update")
+            raise ValueError(
+                "nothing to change: give a description, metadata to add, remove or update, or an "
+                "optimization_config"
+            )
         response = await self._transport.request(
             "PATCH",
             f"/orgs/{org}/{repo_name}",

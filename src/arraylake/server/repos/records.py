@@ -32,6 +32,7 @@ from arraylake.types import (
     RepoOperationStatusResponse,
     RepoVisibility,
 )
+from arraylake.types.maintenance import OptimizationConfig
 
 BUCKET_COLUMNS = [c.label(f"b__{c.name}") for c in buckets.c]
 """The bucket's columns, ``b__``-prefixed, to read with a repo row (see :func:`record_of`)."""
@@ -100,6 +101,8 @@ class RepoReader:
             deleted_by_email=self.deleter_emails.get(row.deleted_by) if ghost else None,
             restorable_until=row.cleanup_due_at if ghost else None,
             retain_data=row.retain_data,
+            optimization_config=OptimizationConfig.model_validate(row.optimization_config or {}),
+            size_bytes=row.size_bytes,
         )
 
     async def many(self, rows: list[Row]) -> list[Repo]:

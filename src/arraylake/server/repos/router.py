@@ -21,18 +21,21 @@ from arraylake.server.deps import (
     RepoReader,
     RepoWriter,
 )
-from arraylake.server.errors import InvalidInput
+from arraylake.server.errors import Forbidden, InvalidInput
 from arraylake.server.logs import get_logger
+from arraylake.server.maintenance import settings as maintenance_settings
 from arraylake.server.repos import deletion, lifecycle, listing, opening
 from arraylake.server.repos.cleanup import Cleaner
 from arraylake.server.repos.metadata_index import parse_filter
 from arraylake.server.repos.records import cached_repo_record, record_to_wire, repo_row, status_of
+from arraylake.server.repos.records import get_repo as repo_as_wire
 from arraylake.server.wire import wire_json
 from arraylake.types import (
     AnyCredentials,
     OpenRepoResponse,
     PaginatedRepos,
     Repo,
+    RepoActions,
     RepoCreateBody,
     RepoDeletionProgress,
     RepoImportBody,
@@ -41,6 +44,7 @@ from arraylake.types import (
     RepoOperationStatusUpdate,
     VirtualChunkCredentials,
 )
+from arraylake.types.maintenance import OptimizationConfig
 
 router = APIRouter(tags=["repos"])
 log = get_logger("arraylake.server.repos")
@@ -153,9 +157,23 @@ async def activate_repo(org: OrgName, repo: RepoName, call: RepoCreator) -> Resp
 
 @router.patch("/orgs/{org}/{repo}", response_model=Repo)
 async def modify_repo(change: RepoModifyRequest, call: RepoWriter) -> Repo:
-    """Change the description or metadata."""
+    """Change the description or metadata, and with ``optimization_config`` (for those who may manage the
+    repo) replace its maintenance policy (``null``: back to the org's default)."""
+    new_policy = "optimization_config" in change.model_fields_set
+    if new_policy and not call.may(RepoActions.CAN_MANAGE_USERS):
+        raise Forbidden(
+            f"changing the maintenance policy (optimization_config) of {call.org}/{call.repo} needs the "
+            "right to manage the repo; description and metadata need only write access"
+        )
     async with call.ctx.engine.begin() as conn:
-        return await lifecycle.modify_repo(conn, call.ctx.codec, call.scope, call.repo, change)
+        repo = await lifecycle.modify_repo(conn, call.ctx.codec, call.scope, call.repo, change)
+        if not new_policy:
+            return repo
+        policy = change.optimization_config or OptimizationConfig()
+        await maintenance_settings.set_repo_policy(
+            conn, call.ctx.settings, call.scope, call.repo, policy, call.principal
+        )
+        return await repo_as_wire(conn, call.ctx.codec, call.scope, call.repo)
 
 
 @router.get("/orgs/{org}/{repo}/status", response_model=RepoOperationStatusResponse)
