@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.create_table(
         "maintenance_runs",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("repo_id", sa.String(24), sa.ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("repo_id", sa.String(24), nullable=False),
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("dry_run", sa.Boolean(), nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
