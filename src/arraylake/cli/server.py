@@ -150,6 +150,29 @@ def migrate(data_dir: DataDir) -> None:
         console.print("The catalog schema was already up to date.")
 
 
+@app.command("audit-verify")
+def audit_verify(data_dir: DataDir) -> None:
+    """Verify the audit log straight from the catalog, with the service's signing key (works while the
+    service is down); exits 1 and names the first broken entry when the chain does not hold."""
+    settings = _settings(data_dir)
+    from arraylake.server.audit.verify import verify_catalog
+    from arraylake.server.identity.signing import SigningKeyMissing
+
+    if not settings.database_url and not (settings.data_dir / "catalog.db").exists():
+        fail(f"no catalog in {data_dir}: is it the data directory of a service?")
+    try:
+        result = asyncio.run(verify_catalog(settings))
+    except SigningKeyMissing as exc:
+        fail(str(exc))
+    if not result.ok:
+        fail(f"the audit log is broken at entry {result.broken_seq}: {result.problem}")
+    span = f" ({result.first_seq} to {result.last_seq})" if result.entries else ""
+    say(
+        f"[green]OK[/green]: {result.entries} audit entries{span} and {result.checkpoints} signed "
+        "checkpoint(s) verified."
+    )
+
+
 user_app = ArraylakeTyper(global_options=False, help="Manage the service's user accounts.")
 app.add_typer(user_app, name="user")
 

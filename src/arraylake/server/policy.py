@@ -199,3 +199,15 @@ def authorize_permission_check(principal: Principal, org: str, about: str) -> No
 
 def may_see_bucket_secrets(principal: Principal, org: str) -> bool:
     return allows(principal, org, Action.MANAGE_BUCKETS)
+
+
+def authorize_operator(principal: Principal, operators: list[str]) -> None:
+    """Let the principal act as an operator of the service (read and verify the whole audit log), or 403.
+
+    Operators are the users whose email the service's ``operators`` setting lists; API clients never are.
+    """
+    if principal.kind != PrincipalKind.USER or principal.email.lower() not in operators:
+        raise Forbidden(
+            "only the service's operators (the users its ARRAYLAKE_SERVER_OPERATORS setting lists) may do "
+            "this; an org's admins read their org's log at /orgs/{org}/audit/entries"
+        )

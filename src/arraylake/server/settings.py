@@ -87,6 +87,11 @@ class ServerSettings(BaseSettings):
         description="A signed checkpoint of the audit chain is written when this many entries follow the "
         "last one, or a minute after it when any do.",
     )
+    operators: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Emails of the users who operate this service: they read and verify the whole audit log "
+        "(a JSON list or emails separated by commas; API clients never are operators).",
+    )
     deletion_grace_seconds: float = Field(
         default=7 * 24 * 3600, ge=0, description="How long a soft-deleted repo stays restorable."
     )
@@ -248,6 +253,16 @@ class ServerSettings(BaseSettings):
             )
         if isinstance(value, list) and not value:
             raise ValueError("compute_regions needs at least one region")
+        return value
+
+    @field_validator("operators", mode="before")
+    @classmethod
+    def _operators(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            return [str(email).strip().lower() for email in value if str(email).strip()]
         return value
 
     @field_validator("endpoint_networks", mode="before")
