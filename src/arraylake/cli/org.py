@@ -8,12 +8,14 @@ from uuid import UUID
 import typer
 
 from arraylake.cli import output, state
+from arraylake.cli import repo_maintenance as maintenance
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, Org, Principal, Yes, want_json
 from arraylake.types import OrgMember, OrgRole
 
 if TYPE_CHECKING:
     from arraylake.types import ApiClientInfo, ApiTokenSummary
+    from arraylake.types.maintenance import OptimizationConfig
 
 app = ArraylakeTyper(
     name="org",
@@ -272,3 +274,53 @@ def revoke_token(
     """Revoke one token of an API client (by name or id); its other tokens keep working."""
     state.client().revoke_api_token(org, _client_id(org, client), token_id)
     output.say(f"Revoked token {token_id} of API client {client}.")
+
+
+def _print_org_policy(org: str, policy: OptimizationConfig) -> None:
+    output.details(
+        maintenance.describe_policy(policy, "service default"), title=f"Maintenance defaults of {org}"
+    )
+
+
+@app.command("maintenance")
+def show_maintenance(org: Org, json_output: Json = False) -> None:
+    """The org's default maintenance policy: what its repos use for the parts they do not set."""
+    found = state.client().get_org_maintenance(org)
+    if want_json(json_output):
+        output.print_json(found)
+        return
+    _print_org_policy(org, found)
+
+
+@app.command("set-maintenance")
+def set_maintenance(
+    org: Org,
+    window: maintenance.Window = None,
+    expire_older_than: maintenance.ExpireOlderThan = None,
+    expiration: maintenance.Expiration = None,
+    gc: maintenance.Gc = None,
+    gc_margin: maintenance.GcMargin = None,
+    keep: maintenance.Keep = None,
+    inherit: maintenance.Inherit = None,
+    reset: maintenance.Reset = False,
+    json_output: Json = False,
+) -> None:
+    """Change the org's default maintenance policy (its admins may); options not given keep their value,
+    and `--inherit PART` or `--reset` falls back to the service's defaults (its window; expiration and GC
+    off). A repo's own policy (`arraylake repo maintenance set`) wins over it, part by part.
+    """
+    changes = maintenance.policy_changes(
+        window=window,
+        expire_older_than=expire_older_than,
+        expiration=expiration,
+        gc=gc,
+        gc_margin=gc_margin,
+        keep=keep,
+        inherit=inherit,
+        reset=reset,
+    )
+    found = state.client().set_org_maintenance(org, **changes)
+    if want_json(json_output):
+        output.print_json(found)
+        return
+    _print_org_policy(org, found)
