@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import time as dtime
 from typing import Any, NoReturn
 
 import icechunk
@@ -33,6 +34,7 @@ import zarr
 import arraylake
 from arraylake import Client
 from arraylake.exceptions import ArraylakeHttpError
+from arraylake.types import ExpirationConfig, GCConfig, OptimizationConfig, OptimizationWindow
 
 NICKNAME = "conformance-s3"
 EXPECTED_CLIENT_VERSION = "1.7.0"
@@ -250,6 +252,17 @@ def run(args: argparse.Namespace) -> None:
         check(model.bucket is not None and model.bucket.nickname == NICKNAME, f"bucket {model.bucket!r}")
         check(value(model.status.mode) == "online", f"status {model.status!r}")
         first_prefix = model.prefix
+
+    with step("modify_repo with optimization_config; get_repo_object reads it back"):
+        config = OptimizationConfig(
+            window=OptimizationWindow(duration=6 * 3600, start_time=dtime(2, 30), day_of_week=6),
+            expiration_config=ExpirationConfig(expire_versions_older_than=30 * 86400, enabled=True),
+            gc_config=GCConfig(dangling_chunks=2 * 86400, dangling_manifests=2 * 86400, enabled=True),
+        )
+        client.modify_repo(first, optimization_config=config)
+        model = client.get_repo_object(first)
+        check(model.optimization_config == config, f"optimization_config {model.optimization_config!r}")
+        check(model.description == "published client conformance", f"description {model.description!r}")
 
     with step("get_icechunk_storage + icechunk.Repository.open"):
         storage = client.get_icechunk_storage(first)
