@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake import Client
@@ -293,19 +293,25 @@ async def rows(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in (await conn.execute(select(audit_log).order_by(audit_log.c.seq))).all()]
 
 
-def checkpoint_now(world: World) -> int:
+def checkpoint(world: World) -> tuple[int | None, int]:
+    """Ask for a checkpoint now, as the scheduler does: the seq it wrote (or ``None``), and the head's."""
     settings = world.service.settings.model_copy(update={"audit_checkpoint_entries": 1})
 
-    async def run() -> int:
+    async def run() -> tuple[int | None, int]:
         engine = catalog(world)
         try:
-            await checkpoint_if_due(engine, TokenSigner.from_settings(settings), settings)
+            written = await checkpoint_if_due(engine, TokenSigner.from_settings(settings), settings)
             async with engine.connect() as conn:
-                return int((await conn.execute(select(audit_head.c.seq))).scalar_one())
+                return written, int((await conn.execute(select(audit_head.c.seq))).scalar_one())
         finally:
             await engine.dispose()
 
     return run_coroutine(run())
+
+
+def checkpoint_now(world: World) -> int:
+    """The head's seq, with a checkpoint at it (written now, or already there)."""
+    return checkpoint(world)[1]
 
 
 def test_the_untouched_chain_verifies_online_offline_and_for_org_admins(world: World) -> None:
@@ -410,8 +416,15 @@ def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(world: World) -> Non
         assert not result.ok
         assert result.broken_seq is not None and target <= result.broken_seq <= originals[-1]["seq"]
         assert f"signed checkpoint at {result.broken_seq}" in (result.problem or "")
+        # the service appends to the forged chain, but signs no checkpoint over it
+        Client(world.service.url, world.a.token).create_api_token(world.a.name, world.member_id, name="x")
+        written, now = checkpoint(world)
+        assert now > originals[-1]["seq"] and written is None
+        last = in_catalog(world, _last_checkpoint)
+        assert last == originals[-1]["seq"]
     finally:
-        in_catalog(world, _put_back(originals, head_hash=originals[-1]["hash"]))
+        in_catalog(world, _put_back(originals))
+        in_catalog(world, _relink(target))
     assert verify(world).ok
 
 
@@ -460,6 +473,29 @@ def _put_back(originals: list[dict[str, Any]], head_hash: str | None = None) -> 
             await conn.execute(
                 update(audit_head).where(audit_head.c.id == AUDIT_HEAD_ID).values(hash=head_hash)
             )
+
+    return work
+
+
+async def _last_checkpoint(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.max(audit_checkpoints.c.seq)))).scalar_one())
+
+
+def _relink(start: int) -> Any:
+    """Chain the entries from ``start`` on again (after restoring some): links, hashes and the head."""
+
+    async def work(conn: AsyncConnection) -> None:
+        later = [r for r in await rows(conn) if r["seq"] >= start]
+        previous = later[0]["prev_hash"]
+        for row in later:
+            linked = {**row, "prev_hash": previous}
+            linked["hash"] = previous = entry_hash(linked)
+            await conn.execute(
+                update(audit_log)
+                .where(audit_log.c.seq == row["seq"])
+                .values(prev_hash=linked["prev_hash"], hash=linked["hash"])
+            )
+        await conn.execute(update(audit_head).where(audit_head.c.id == AUDIT_HEAD_ID).values(hash=previous))
 
     return work
 
