@@ -92,11 +92,15 @@ format: setup
 	$(VENV)/bin/ruff check --fix src tests examples benchmarks
 	$(VENV)/bin/ruff format src tests examples benchmarks
 
+# The suite runs in PYTEST_WORKERS processes, a test module per worker at a time (its module-scoped services and
+# browser stay in one process); most of a test's time is spent waiting on services, so more workers than cores pay.
+PYTEST_WORKERS ?= 3
+
 test: setup published-client seed-client browser lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 reliability: setup
-	$(PY) -m pytest tests -m reliability $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m reliability -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf .tools $(VENV) $(PUBLISHED_VENV) $(SEED_VENV) .demo .pytest_cache .ruff_cache .mypy_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ from tests.support.seaweed import SeaweedFS
 from tests.support.service import ArraylakeService, Org, run_coroutine
 
 _db_counter = itertools.count()
+
+# pytest-xdist gives its workers COLUMNS=80 and LINES=24: the command line would then wrap its tables at 80
+# columns, where a pipe (as in a serial run) gets them as wide as their content.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 
 @pytest.fixture(scope="session")
