@@ -4,6 +4,7 @@ where each part comes from, who may change it, run requests, the history of runs
 from __future__ import annotations
 
 import asyncio
+import time as time_module
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
@@ -382,3 +383,35 @@ def test_org_policy_changes_are_audited(service: ArraylakeService, world: dict[s
     assert refused.status_code == 422
     assert len(audit_entries(service, org, "org.maintenance_policy")) == before + 1  # nothing for a refusal
     admin.set_org_maintenance(org, reset=True)
+
+
+def test_opening_a_repo_under_scheduled_maintenance_says_it_keeps_working(
+    service: ArraylakeService, world: dict[str, Any]
+) -> None:
+    name = new_repo(world)
+    repo = name.split("/")[1]
+    end = datetime.now(UTC) + timedelta(minutes=20)
+
+    async def in_maintenance(conn: AsyncConnection) -> None:
+        await conn.execute(
+            repos.update()
+            .where(repos.c.name == repo, repos.c.live_name == repo)
+            .values(
+                status_mode="maintenance",
+                status_message="expiring snapshots",
+                status_initiated_by={"maintenance_run": str(uuid.uuid4())},
+                status_estimated_end_time=end,
+            )
+        )
+
+    on_catalog(service, in_maintenance)
+    time_module.sleep(service.settings.catalog_cache_seconds + 0.5)  # the service's repo cache lapses
+    with pytest.warns(UserWarning) as caught:
+        world["admin"].get_repo(name)
+    messages = [str(w.message) for w in caught]
+    assert any(
+        f"scheduled maintenance of repo {name} is under way until {end.isoformat()}: expiring snapshots; "
+        "reads and writes keep working" == m
+        for m in messages
+    ), messages
+    assert not any("read-only" in m for m in messages)
