@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 app = ArraylakeTyper(
     name="audit",
-    help="The audit log: list and export security events, and verify that nobody changed them.\n\n"
+    help="The audit log: list and export an org's security events, and verify that nobody changed them.\n\n"
     "With ORG, the org's log (its admins may read it); without, every org's (the service's operators may).",
     no_args_is_help=True,
 )
@@ -44,7 +44,7 @@ def _moment(value: str | None) -> str | None:
 OptionalOrg = Annotated[
     str | None,
     typer.Argument(
-        metavar="[ORG]",
+        metavar="ORG",
         help="The org whose log to read (org admins); omit for every org's (service operators).",
         show_default=False,
     ),
