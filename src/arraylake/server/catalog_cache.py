@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.server import metrics
 from arraylake.server.single_flight import SingleFlight
@@ -25,6 +25,7 @@ from arraylake.server.single_flight import SingleFlight
 MAX_ENTRIES = 10_000
 V = TypeVar("V")
 _COMMITTED = "arraylake.committed"
+_NEUTRAL = "arraylake.cache_neutral"
 
 
 class Invalidates(Protocol):
@@ -41,6 +42,8 @@ def invalidate_on_commit(engine: AsyncEngine, caches: list[Invalidates]) -> None
     """
 
     def committing(conn: Any) -> None:
+        if conn.info.pop(_NEUTRAL, False):
+            return
         conn.info[_COMMITTED] = True
         for cache in caches:
             cache.invalidate()
@@ -52,6 +55,12 @@ def invalidate_on_commit(engine: AsyncEngine, caches: list[Invalidates]) -> None
 
     event.listen(engine.sync_engine, "commit", committing)
     event.listen(engine.sync_engine.pool, "checkin", checked_in)
+
+
+def cache_neutral(conn: AsyncConnection) -> None:
+    """Mark the transaction of ``conn`` as one that changes nothing a cache holds (the audit entry of an event
+    that changed nothing else, a lease renewal): its commit leaves the caches, and so the hot paths, alone."""
+    conn.info[_NEUTRAL] = True
 
 
 class CatalogCache:

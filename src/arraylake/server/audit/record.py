@@ -18,6 +18,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.server.audit.chain import entry_hash, plain_details
+from arraylake.server.catalog_cache import cache_neutral
 from arraylake.server.db.schema import AUDIT_HEAD_ID, audit_head, audit_log
 from arraylake.server.identity.principals import Principal
 from arraylake.types import utcnow
@@ -91,4 +92,5 @@ async def record(
 async def record_alone(engine: AsyncEngine, action: str, **fields: Any) -> int:
     """Append one entry in a transaction of its own (for events that change nothing else)."""
     async with engine.begin() as conn:
+        cache_neutral(conn)
         return await record(conn, action, **fields)
