@@ -4,7 +4,8 @@
 shows them to type checkers and editors, which do not run that code.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import icechunk
@@ -12,6 +13,7 @@ import icechunk
 from arraylake.client.async_client import AsyncClient
 from arraylake.client.base import IcechunkRepository, OpenedRepo, RepoConfig
 from arraylake.client.compute import ComputeClient
+from arraylake.client.maintenance import KEEP, _Keep
 from arraylake.repos.v1.migrate import MigrationProgress, MigrationReport
 from arraylake.types import (
     ApiClientCreated,
@@ -34,6 +36,13 @@ from arraylake.types import (
     RepoModel,
     StorageBinding,
     UserInfo,
+)
+from arraylake.types.audit import AuditEntry, AuditVerification
+from arraylake.types.maintenance import (
+    MaintenanceRun,
+    OptimizationConfig,
+    OptimizationWindow,
+    RepoMaintenance,
 )
 
 class Client:
@@ -121,6 +130,11 @@ class Client:
         """Icechunk credentials for reading virtual chunks stored in a bucket."""
     def get_icechunk_storage(self, name: str, credentials_override: Any = None) -> icechunk.Storage:
         """The ``icechunk.Storage`` of a repo, to use Icechunk directly."""
+    def get_maintenance(self, name: str) -> RepoMaintenance:
+        """A repo's maintenance: its own policy, what applies and where each part comes from (repo, org or
+        service), when the next window opens, the last run and the repo's size."""
+    def get_maintenance_run(self, name: str, run_id: str) -> MaintenanceRun:
+        """One maintenance run of a repo, with its report once it has ended."""
     def get_or_create_repo(
         self,
         name: str,
@@ -135,6 +149,8 @@ class Client:
         metadata: RepoMetadata | None = None,
     ) -> OpenedRepo:
         """Get a repo by name, creating it if it doesn't exist yet."""
+    def get_org_maintenance(self, org: str) -> OptimizationConfig:
+        """An org's default maintenance policy: what its repos use for the parts they leave unset."""
     def get_permission_check(
         self, org: str, principal_id: str, resource: str, action: OrgActions | RepoActions | str
     ) -> bool:
@@ -179,8 +195,23 @@ class Client:
         """Register an Icechunk repository that already exists in a bucket, and open it."""
     def list_api_clients(self, org: str) -> list[ApiClientInfo]:
         """The org's API clients and their tokens' metadata (never the tokens)."""
+    def list_audit_entries(
+        self,
+        org: str | None = None,
+        *,
+        principal: str | None = None,
+        repo: str | None = None,
+        action: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Audit log entries, newest first: sign-ins, tokens, roles and grants, bucket configs, credential
+        vends, repo lifecycle, compute services, maintenance runs."""
     def list_bucket_configs(self, org: str) -> list[BucketResponse]:
         """List the org's bucket configs."""
+    def list_maintenance_runs(self, name: str, limit: int = 20) -> list[MaintenanceRun]:
+        """A repo's maintenance runs, newest first: when, what they expired and reclaimed, their errors."""
     def list_org_members(self, org: str) -> list[OrgMember]:
         """The org's members (users and API clients) and their roles."""
     def list_orgs(self) -> list[OrgResponse]:
@@ -238,6 +269,7 @@ class Client:
         add_metadata: RepoMetadata | None = None,
         remove_metadata: Sequence[str] | None = None,
         update_metadata: RepoMetadata | None = None,
+        optimization_config: OptimizationConfig | None = None,
     ) -> RepoModel:
         """Change a repo's description or metadata (writers may), all at once or not at all."""
     def remove_org_member(self, org: str, principal: str) -> None:
@@ -254,7 +286,45 @@ class Client:
         self, name: str, principal: str, actions: list[RepoActions | str] | None = None
     ) -> list[RepoGrant]:
         """Take back granted actions on a repo (all of them when ``actions`` is ``None``)."""
+    def run_maintenance(
+        self, name: str, *, dry_run: bool = False, wait: bool = True, timeout: float | None = 3600
+    ) -> MaintenanceRun:
+        """Run a repo's maintenance now, outside its window, with the policy that applies to it."""
     def set_default_bucket_config(self, *, org: str, nickname: str) -> None:
         """Make this bucket config the org's default for new repos."""
+    def set_maintenance(
+        self,
+        name: str,
+        *,
+        window: str | OptimizationWindow | _Keep | None = KEEP,
+        expiration: bool | _Keep | None = KEEP,
+        expire_older_than: timedelta | _Keep = KEEP,
+        gc: bool | _Keep | None = KEEP,
+        gc_margin: timedelta | _Keep = KEEP,
+        extra_roots: Iterable[str] | _Keep = KEEP,
+        reset: bool = False,
+        config: OptimizationConfig | None = None,
+    ) -> RepoMaintenance:
+        """Change a repo's maintenance policy (needs the right to manage the repo: expiration removes
+        history for good). Arguments not given keep their current value."""
+    def set_org_maintenance(
+        self,
+        org: str,
+        *,
+        window: str | OptimizationWindow | _Keep | None = KEEP,
+        expiration: bool | _Keep | None = KEEP,
+        expire_older_than: timedelta | _Keep = KEEP,
+        gc: bool | _Keep | None = KEEP,
+        gc_margin: timedelta | _Keep = KEEP,
+        extra_roots: Iterable[str] | _Keep = KEEP,
+        reset: bool = False,
+        config: OptimizationConfig | None = None,
+    ) -> OptimizationConfig:
+        """Change an org's default maintenance policy (its admins may). Arguments not given keep their
+        current value; they mean what they mean for :meth:`set_maintenance`, and ``None`` (or ``reset``)
+        falls back to the service's defaults (its window; expiration and GC off)."""
     def set_org_member_role(self, org: str, principal: str, role: OrgRole | str) -> OrgMember:
         """Change a member's role. An org always keeps at least one admin."""
+    def verify_audit_log(self, org: str | None = None) -> AuditVerification:
+        """Verify that nobody changed, removed or reordered audit entries: every entry's hash, the chain of
+        hashes, and the service's signed checkpoints."""
