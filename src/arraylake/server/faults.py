@@ -1,5 +1,6 @@
 """Named fault points, for tests: crash points prove recovery after a process dies mid-operation, pause
-points make fast work slow enough to watch, fail points raise an unexpected error.
+points make fast work slow enough to watch, hold points wait while a test holds them, fail points raise
+an unexpected error.
 
 When the ``fault_injection`` setting names a crash point, the process exits at once (no cleanup, like
 SIGKILL) when it reaches that point; a pause point waits a moment there; a fail point raises
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
+from pathlib import Path
 
 from arraylake.server.settings import ServerSettings
 
@@ -21,6 +24,9 @@ CREATE_FAILS = "create:fails"
 V1_COMMIT_IN_TRANSACTION = "v1-commit:in-transaction"
 V1_COMMIT_BEFORE_BRANCH = "v1-commit:before-branch"
 V1_BRANCH_IN_TRANSACTION = "v1-branch:in-transaction"
+MAINTENANCE_AFTER_EXPIRE = "maintenance:after-expire"
+MAINTENANCE_SLOWLY = "maintenance:slowly"
+MAINTENANCE_HELD = "maintenance:held"
 KNOWN_POINTS = frozenset(
     {
         DELETE_AFTER_FIRST_BATCH,
@@ -30,6 +36,9 @@ KNOWN_POINTS = frozenset(
         V1_COMMIT_IN_TRANSACTION,
         V1_COMMIT_BEFORE_BRANCH,
         V1_BRANCH_IN_TRANSACTION,
+        MAINTENANCE_AFTER_EXPIRE,
+        MAINTENANCE_SLOWLY,
+        MAINTENANCE_HELD,
     }
 )
 PAUSE_SECONDS = 0.2
@@ -45,6 +54,24 @@ def crash_point(settings: ServerSettings, name: str) -> None:
 async def pause_point(settings: ServerSettings, name: str) -> None:
     if settings.fault_injection == name:
         await asyncio.sleep(PAUSE_SECONDS)
+
+
+HOLD_LIMIT_SECONDS = 120.0
+
+
+def hold_file(settings: ServerSettings, name: str) -> Path:
+    """While this file exists, the hold point ``name`` waits."""
+    return settings.data_dir / "faults" / ("hold-" + name.replace(":", "-"))
+
+
+async def hold_point(settings: ServerSettings, name: str) -> None:
+    """Wait at ``name`` while a test keeps :func:`hold_file` in place (at most ``HOLD_LIMIT_SECONDS``)."""
+    if settings.fault_injection != name:
+        return
+    held = hold_file(settings, name)
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while held.exists() and time.monotonic() < deadline:  # noqa: ASYNC110 (a file, not an event)
+        await asyncio.sleep(0.1)
 
 
 class InjectedFault(RuntimeError):

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.server.db.schema import maintenance_runs
+from arraylake.server.db.schema import maintenance_runs, repos
 from arraylake.server.errors import Conflict, InvalidInput
 from arraylake.types import utcnow
 from arraylake.types.maintenance import MaintenanceReport, MaintenanceRun, MaintenanceRunPage, RunTrigger
@@ -68,6 +68,8 @@ async def request_run(
     policy: dict[str, Any],
 ) -> str:
     """Queue a run of the repo (``policy``: the effective policy as JSON); 409 if one is queued or running."""
+    # The repo's row lock serializes two requests (say, two workers' schedulers) for the same repo.
+    await conn.execute(select(repos.c.id).where(repos.c.id == repo_id).with_for_update())
     if await active_run(conn, repo_id) is not None:
         raise Conflict("a maintenance run of this repo is already queued or running; wait for it to end")
     run_id = str(uuid.uuid4())
@@ -196,3 +198,38 @@ async def claimable(conn: AsyncConnection) -> list[str]:
         .scalars()
         .all()
     )
+
+
+async def recent_successes(conn: AsyncConnection, repo_id: str, limit: int = 20) -> list[Row[Any]]:
+    """The repo's latest succeeded runs that changed something (not dry), newest first."""
+    return list(
+        (
+            await conn.execute(
+                select(maintenance_runs)
+                .where(
+                    maintenance_runs.c.repo_id == repo_id,
+                    maintenance_runs.c.state == "succeeded",
+                    maintenance_runs.c.dry_run.is_(False),
+                )
+                .order_by(maintenance_runs.c.finished_at.desc())
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+async def scheduled_since(conn: AsyncConnection, repo_id: str, since: datetime) -> bool:
+    """Whether a scheduled (not dry) run of the repo was requested at or after ``since``."""
+    found = (
+        await conn.execute(
+            select(maintenance_runs.c.id)
+            .where(
+                maintenance_runs.c.repo_id == repo_id,
+                maintenance_runs.c.trigger == "scheduled",
+                maintenance_runs.c.dry_run.is_(False),
+                maintenance_runs.c.requested_at >= since,
+            )
+            .limit(1)
+        )
+    ).first()
+    return found is not None
