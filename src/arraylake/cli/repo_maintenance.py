@@ -16,7 +16,7 @@ from rich.markup import escape
 from arraylake.cli import output, state
 from arraylake.cli.core import ArraylakeTyper
 from arraylake.cli.params import Json, RepoName, want_json
-from arraylake.client.maintenance import KEEP, describe_duration, describe_window, parse_duration
+from arraylake.client.maintenance import KEEP
 from arraylake.types.maintenance import (
     EffectiveMaintenance,
     ExpirationConfig,
@@ -25,6 +25,9 @@ from arraylake.types.maintenance import (
     MaintenanceRun,
     OptimizationConfig,
     Reclaimed,
+    describe_duration,
+    describe_window,
+    parse_duration,
 )
 
 app = ArraylakeTyper(

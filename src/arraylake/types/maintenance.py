@@ -16,6 +16,10 @@ from pydantic import BeforeValidator, Field, PlainSerializer, field_validator
 from arraylake.types.common import RequestBody, UtcDatetime, WireModel
 
 SNAPSHOT_ID = re.compile(r"[0-9A-Z]{20}")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WINDOW = re.compile(r"(?P<day>[a-z]{3})[a-z]*\s+(?P<hh>\d{1,2}):(?P<mm>\d{2})\s+(?P<duration>\S+)")
+_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d|w)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _as_timedelta(value: Any) -> Any:
@@ -245,3 +249,49 @@ class RepoMaintenance(WireModel):
     last_run: MaintenanceRun | None = None
     size_bytes: int | None = None
     size_measured_at: UtcDatetime | None = None
+
+
+# ----------------------------------------------------------------- durations and windows as people write them
+
+
+def parse_duration(text: str) -> timedelta:
+    """``'30d'``, ``'12h'``, ``'90m'``, ``'2w'``, ``'45s'`` or combinations (``'1d12h'``) → a duration."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = list(_DURATION.finditer(compact))
+    if not compact or "".join(p.group(0) for p in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration: give e.g. 30d, 12h, 90m (units s, m, h, d, w)")
+    return timedelta(seconds=sum(float(p["n"]) * _UNITS[p["unit"]] for p in parts))
+
+
+def describe_duration(value: timedelta) -> str:
+    """A duration the way :func:`parse_duration` reads it: ``'30d'``, ``'1d12h'``, ``'90s'``."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(out)
+
+
+def parse_window(text: str) -> OptimizationWindow:
+    """``'sun 02:00 6h'`` → a weekly window: day, start (UTC) and duration."""
+    match = _WINDOW.fullmatch(text.strip().lower())
+    if match is None or match["day"] not in DAYS:
+        raise ValueError(f"{text!r} is not a window: give 'DAY HH:MM DURATION' in UTC, e.g. 'sun 02:00 6h'")
+    hours, minutes = int(match["hh"]), int(match["mm"])
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"{text!r}: {match['hh']}:{match['mm']} is not a time of day")
+    return OptimizationWindow(
+        duration=parse_duration(match["duration"]),
+        start_time=time(hours, minutes),
+        day_of_week=DAYS.index(match["day"]),
+    )
+
+
+def describe_window(window: OptimizationWindow) -> str:
+    """A window the way :func:`parse_window` reads it, e.g. ``'sun 02:00 6h'``."""
+    start = window.start_time.strftime("%H:%M")
+    return f"{DAYS[window.day_of_week]} {start} {describe_duration(window.duration)}"

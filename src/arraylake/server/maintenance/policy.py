@@ -7,44 +7,30 @@ off). Windows are weekly, in UTC.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from arraylake.server.settings import ServerSettings
 from arraylake.types.maintenance import (
+    DAYS,
     EffectiveMaintenance,
     GCConfig,
     OptimizationConfig,
     OptimizationWindow,
     PolicySource,
+    describe_window,
+    parse_window,
 )
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WINDOW = re.compile(r"(?P<day>[a-z]{3})[a-z]*\s+(?P<hh>\d{1,2}):(?P<mm>\d{2})\s+(?P<n>\d+)(?P<unit>[mhd])")
-_UNITS = {"m": 60, "h": 3600, "d": 86400}
-
-
-def parse_window(text: str) -> OptimizationWindow:
-    """``'sun 02:00 6h'`` → a window (day, UTC start, duration in m, h or d); ValueError saying why not."""
-    match = _WINDOW.fullmatch(text.strip().lower())
-    if match is None or match["day"] not in DAYS:
-        raise ValueError(f"{text!r} is not a window: give 'DAY HH:MM DURATION', e.g. 'sun 02:00 6h'")
-    start = time(int(match["hh"]), int(match["mm"]))
-    duration = timedelta(seconds=int(match["n"]) * _UNITS[match["unit"]])
-    return OptimizationWindow(duration=duration, start_time=start, day_of_week=DAYS.index(match["day"]))
-
-
-def describe_window(window: OptimizationWindow) -> str:
-    """The window as :func:`parse_window` reads it, e.g. ``'sun 02:00 6h'``."""
-    seconds = int(window.duration.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            length = f"{seconds // size}{unit}"
-            break
-    else:
-        length = f"{seconds // 60}m"
-    return f"{DAYS[window.day_of_week]} {window.start_time.strftime('%H:%M')} {length}"
+__all__ = [
+    "DAYS",
+    "describe_window",
+    "effective",
+    "gc_margin",
+    "next_opening",
+    "parse_window",
+    "window_is_open",
+]
 
 
 def window_opening(window: OptimizationWindow, now: datetime) -> datetime:
