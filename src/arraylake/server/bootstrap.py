@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from arraylake.server.audit.record import SERVICE_ACTOR, record
 from arraylake.server.buckets.service import BucketCodec, create_bucket, set_default_bucket
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.migrate import CatalogNotReady, check_schema, pending_revisions, upgrade
@@ -111,9 +112,25 @@ async def init_org(settings: ServerSettings, org: str, *, local_bucket: bool, ad
                         nickname=LOCAL_BUCKET_NICKNAME, platform=Platform.LOCAL, name=LOCAL_BUCKET_NICKNAME
                     ),
                 )
-                await set_default_bucket(conn, member, str(bucket.id))
+                await set_default_bucket(conn, member, admin, str(bucket.id))
                 path = str(codec.local_path(org, LOCAL_BUCKET_NICKNAME))
-            _, token = await issue_token(conn, admin_id, name="created by server init")
+            label = "created by server init"
+            token_id, token = await issue_token(conn, admin_id, name=label)
+            via = {"via": "server init"}
+            for action, target, details in (
+                ("org.create", org, {"display_name": org}),
+                ("api_client.create", admin_id, {"name": f"{org} admin", "role": OrgRole.ADMIN.value}),
+                ("token.create", token_id, {"name": label, "client_id": admin_id, "expires_at": None}),
+            ):
+                await record(
+                    conn,
+                    action,
+                    actor_name=SERVICE_ACTOR,
+                    org_id=org_id,
+                    org=org,
+                    target=target,
+                    details={**details, **via},
+                )
     finally:
         await engine.dispose()
     return InitResult(org=org, admin_id=admin_id, token=token, local_bucket_path=path)
@@ -142,6 +159,15 @@ async def create_user_account(
                 if org_id is None:
                     raise NotFound(f"org {org} not found")
                 await add_membership(conn, org_id, user_id, role)
+                await record(
+                    conn,
+                    "member.add",
+                    actor_name=SERVICE_ACTOR,
+                    org_id=org_id,
+                    org=org,
+                    target=email.strip(),
+                    details={"principal_id": user_id, "role": role.value, "via": "server user create"},
+                )
     finally:
         await engine.dispose()
     return user_id

@@ -12,8 +12,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.db.schema import device_codes
 from arraylake.server.identity.oauth_errors import OAuthError
+from arraylake.server.identity.service import email_of
 from arraylake.server.identity.tokens import hash_token
 from arraylake.types import utcnow
 
@@ -92,6 +94,8 @@ async def poll(conn: AsyncConnection, device_code: str, client_id: str) -> str |
     if row is None or row.client_id != client_id:
         return OAuthError("invalid_grant", "unknown device code")
     if row.status == CONSUMED:
+        # Only a copy of the code comes back after its tokens were delivered.
+        await _refused(conn, row.principal_id, client_id, "device code already used")
         return OAuthError("invalid_grant", "this device code has already been used")
     if row.expires_at <= now:
         return OAuthError("expired_token", "the device code has expired; start the login again")
@@ -130,7 +134,10 @@ async def pending_by_user_code(conn: AsyncConnection, user_code: str) -> Row | N
 
 
 async def decide(conn: AsyncConnection, user_code: str, principal_id: str, *, approve: bool) -> bool:
-    """Approve or deny a pending request; ``False`` if it is no longer pending."""
+    """Approve or deny a pending request; ``False`` if it is no longer pending.
+
+    A denial is audited as a refused sign-in; an approval is audited when its tokens are delivered.
+    """
     result = await conn.execute(
         update(device_codes)
         .where(
@@ -140,4 +147,22 @@ async def decide(conn: AsyncConnection, user_code: str, principal_id: str, *, ap
         )
         .values(status=APPROVED if approve else DENIED, principal_id=principal_id)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    if not approve:
+        client_id = (
+            await conn.execute(select(device_codes.c.client_id).where(device_codes.c.user_code == user_code))
+        ).scalar_one()
+        await _refused(conn, principal_id, client_id, "denied by the user")
+    return True
+
+
+async def _refused(conn: AsyncConnection, principal_id: str | None, client_id: str, reason: str) -> None:
+    await record(
+        conn,
+        "auth.sign_in",
+        actor_id=principal_id,
+        actor_name=await email_of(conn, principal_id),
+        outcome="failed",
+        details={"method": "device", "client_id": client_id, "reason": reason},
+    )

@@ -13,13 +13,17 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.context import AppContext
+from arraylake.server.db.schema import login_sessions
 from arraylake.server.deps import Ctx, CurrentPrincipal
 from arraylake.server.identity import device, sessions
 from arraylake.server.identity.oauth_errors import OAuthError
 from arraylake.server.identity.principals import user_info
-from arraylake.server.identity.service import principal_by_id
+from arraylake.server.identity.service import email_of, principal_by_id
 from arraylake.server.web.urls import public_base
 from arraylake.types import DeviceAuthorizationResponse, OAuthConfig, OAuthTokens, UserInfo
 
@@ -116,6 +120,22 @@ async def _tokens(
     )
 
 
+async def _refuse_reused(conn: AsyncConnection, session_id: str, client_id: str) -> None:
+    """A used refresh token came back: end its login, and say so in the audit log."""
+    principal_id = (
+        await conn.execute(select(login_sessions.c.principal_id).where(login_sessions.c.id == session_id))
+    ).scalar_one()
+    await sessions.revoke_session(conn, session_id, reason="refresh token reused")
+    await record(
+        conn,
+        "auth.sign_in",
+        actor_id=principal_id,
+        actor_name=await email_of(conn, principal_id),
+        outcome="failed",
+        details={"method": "refresh", "client_id": client_id, "reason": "refresh token reused"},
+    )
+
+
 @router.post("/oauth/token", response_model=OAuthTokens)
 async def token(
     ctx: Ctx,
@@ -137,6 +157,13 @@ async def token(
         principal_id = polled
         async with ctx.engine.begin() as conn:
             session_id, new_refresh = await sessions.start(conn, principal_id, client_id, days)
+            await record(
+                conn,
+                "auth.sign_in",
+                actor_id=principal_id,
+                actor_name=await email_of(conn, principal_id),
+                details={"method": "device", "client_id": client_id},
+            )
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required")
@@ -147,7 +174,7 @@ async def token(
                 )
         except sessions.RefreshTokenReused as reused:
             async with ctx.engine.begin() as conn:
-                await sessions.revoke_session(conn, reused.session_id)
+                await _refuse_reused(conn, reused.session_id, client_id)
             raise
     else:
         raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")

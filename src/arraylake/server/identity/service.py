@@ -122,6 +122,15 @@ async def principal_by_id(conn: AsyncConnection, principal_id: str, **extra: Any
     return await _with_access(conn, row, **extra)
 
 
+async def email_of(conn: AsyncConnection, principal_id: str | None) -> str | None:
+    """A principal's email (how audit entries name actors), if it exists."""
+    if principal_id is None:
+        return None
+    return (
+        await conn.execute(select(principals.c.email).where(principals.c.id == principal_id))
+    ).scalar_one_or_none()
+
+
 async def touch_token(conn: AsyncConnection, token_id: str) -> None:
     """Note that a token was just used."""
     await conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
@@ -227,22 +236,25 @@ async def user_for_external_account(
     first_name: str | None,
     family_name: str | None,
     create: bool,
-) -> str | None:
-    """The user linked to an external (OIDC) account: by subject, else by email (then linked), else new."""
+) -> tuple[str | None, str]:
+    """The user linked to an external (OIDC) account: by subject, else by email (then linked), else new.
+
+    Returns (user id or ``None``, how: ``existing``, ``linked``, ``created`` or ``none``).
+    """
     linked = (
         await conn.execute(select(principals.c.id).where(principals.c.external_subject == subject))
     ).scalar_one_or_none()
     if linked is not None:
-        return linked
+        return linked, "existing"
     existing = await user_by_email(conn, email)
     if existing is not None:
         await conn.execute(
             update(principals).where(principals.c.id == existing.id).values(external_subject=subject)
         )
-        return existing.id
+        return existing.id, "linked"
     if not create:
-        return None
-    return await create_user(
+        return None, "none"
+    created = await create_user(
         conn,
         email=email,
         password=None,
@@ -250,6 +262,7 @@ async def user_for_external_account(
         family_name=family_name,
         external_subject=subject,
     )
+    return created, "created"
 
 
 # ------------------------------------------------------------------------------------------------- tokens

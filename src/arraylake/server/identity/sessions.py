@@ -14,7 +14,8 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arraylake.server.db.schema import login_sessions, refresh_tokens
+from arraylake.server.audit.record import record
+from arraylake.server.db.schema import login_sessions, principals, refresh_tokens
 from arraylake.server.identity.oauth_errors import OAuthError
 from arraylake.server.identity.tokens import hash_token
 from arraylake.types import utcnow
@@ -94,12 +95,30 @@ async def rotate(conn: AsyncConnection, token: str, client_id: str, days: float)
     return row.id, row.principal_id, new_token
 
 
-async def revoke_session(conn: AsyncConnection, session_id: str) -> None:
-    await conn.execute(
+async def revoke_session(conn: AsyncConnection, session_id: str, *, reason: str) -> bool:
+    """End a login session (audited as ``auth.session_revoke``); ``False`` if it had already ended."""
+    row = (
+        await conn.execute(
+            select(login_sessions.c.principal_id, login_sessions.c.client_id, principals.c.email)
+            .join(principals, principals.c.id == login_sessions.c.principal_id)
+            .where(login_sessions.c.id == session_id)
+        )
+    ).one_or_none()
+    ended = await conn.execute(
         update(login_sessions)
         .where(login_sessions.c.id == session_id, login_sessions.c.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    if row is None or ended.rowcount != 1:
+        return False
+    await record(
+        conn,
+        "auth.session_revoke",
+        actor_id=row.principal_id,
+        actor_name=row.email,
+        details={"client_id": row.client_id, "reason": reason},
+    )
+    return True
 
 
 async def revoke_by_refresh_token(conn: AsyncConnection, token: str) -> bool:
@@ -111,7 +130,7 @@ async def revoke_by_refresh_token(conn: AsyncConnection, token: str) -> bool:
     ).scalar_one_or_none()
     if session_id is None:
         return False
-    await revoke_session(conn, session_id)
+    await revoke_session(conn, session_id, reason="revoked by the client")
     return True
 
 

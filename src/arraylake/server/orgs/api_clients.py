@@ -11,10 +11,11 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.db.locks import lock_org
 from arraylake.server.db.schema import api_tokens, memberships, principals, repo_grants
 from arraylake.server.errors import Conflict, NotFound
-from arraylake.server.identity.principals import OrgScope, PrincipalKind
+from arraylake.server.identity.principals import OrgScope, Principal, PrincipalKind
 from arraylake.server.identity.service import issue_token
 from arraylake.server.identity.tokens import hash_token
 from arraylake.server.orgs.members import add_membership, refuse_last_admin
@@ -127,17 +128,41 @@ async def api_client(conn: AsyncConnection, org: OrgScope, client_id: str) -> Ap
     return found[0]
 
 
+async def _audit(
+    conn: AsyncConnection, action: str, org: OrgScope, actor: Principal | None, target: str, **details: object
+) -> None:
+    # Tokens are named by id and name only: never their value, hash or hint.
+    await record(
+        conn, action, actor=actor, org_id=org.org_id, org=org.org_name, target=target, details=details
+    )
+
+
 async def new_api_client(
-    conn: AsyncConnection, org: OrgScope, *, name: str, role: OrgRole, expires_in_days: float | None
+    conn: AsyncConnection,
+    org: OrgScope,
+    *,
+    name: str,
+    role: OrgRole,
+    expires_in_days: float | None,
+    actor: Principal | None,
 ) -> ApiClientCreated:
     """A new API client with a role and a first token (the only time the token is shown)."""
     client_id = await create_api_client(conn, org_id=org.org_id, name=name, role=role)
-    token = await new_api_token(conn, org, client_id, name="first token", expires_in_days=expires_in_days)
+    await _audit(conn, "api_client.create", org, actor, client_id, name=name, role=role.value)
+    token = await new_api_token(
+        conn, org, client_id, name="first token", expires_in_days=expires_in_days, actor=actor
+    )
     return ApiClientCreated(client=await api_client(conn, org, client_id), token=token)
 
 
 async def new_api_token(
-    conn: AsyncConnection, org: OrgScope, client_id: str, *, name: str, expires_in_days: float | None
+    conn: AsyncConnection,
+    org: OrgScope,
+    client_id: str,
+    *,
+    name: str,
+    expires_in_days: float | None,
+    actor: Principal | None,
 ) -> ApiTokenCreated:
     """Another token for an active API client (to rotate tokens); the only time it is shown."""
     client = await api_client(conn, org, client_id)
@@ -145,6 +170,17 @@ async def new_api_token(
         raise Conflict(f"API client {client_id} has been revoked")
     expires_at = _expiry(expires_in_days)
     token_id, token = await issue_token(conn, client_id, name=name, expires_at=expires_at)
+    await _audit(
+        conn,
+        "token.create",
+        org,
+        actor,
+        token_id,
+        name=name,
+        client_id=client_id,
+        client=client.name,
+        expires_at=expires_at,
+    )
     return ApiTokenCreated(
         id=uuid.UUID(token_id),
         client_id=uuid.UUID(client_id),
@@ -153,24 +189,44 @@ async def new_api_token(
     )
 
 
-async def revoke_api_token(conn: AsyncConnection, org: OrgScope, client_id: str, token_id: str) -> None:
+async def revoke_api_token(
+    conn: AsyncConnection, org: OrgScope, client_id: str, token_id: str, *, actor: Principal | None
+) -> None:
     """Revoke one active token of an API client of the org; 404 if there is no such token."""
-    await api_client(conn, org, client_id)
-    result = await conn.execute(
-        update(api_tokens)
-        .where(
-            api_tokens.c.id == token_id,
-            api_tokens.c.principal_id == client_id,
-            api_tokens.c.revoked_at.is_(None),
+    client = await api_client(conn, org, client_id)
+    revoked = (
+        await conn.execute(
+            update(api_tokens)
+            .where(
+                api_tokens.c.id == token_id,
+                api_tokens.c.principal_id == client_id,
+                api_tokens.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .returning(api_tokens.c.name)
         )
-        .values(revoked_at=utcnow())
-    )
-    if result.rowcount != 1:
+    ).all()
+    if len(revoked) != 1:
         raise NotFound(f"no active token {token_id} for API client {client_id}")
+    await _audit(
+        conn,
+        "token.revoke",
+        org,
+        actor,
+        token_id,
+        name=revoked[0].name,
+        client_id=client_id,
+        client=client.name,
+    )
 
 
-async def revoke_api_client(conn: AsyncConnection, org: OrgScope, client_id: str) -> None:
-    """Disable an API client and revoke its tokens; an org's last admin cannot be revoked."""
+async def revoke_api_client(
+    conn: AsyncConnection, org: OrgScope, client_id: str, *, actor: Principal | None = None
+) -> None:
+    """Disable an API client and revoke its tokens; an org's last admin cannot be revoked.
+
+    ``actor`` ``None``: the service's own doing (e.g. a compute service being disabled).
+    """
     await lock_org(conn, org.org_id)
     client = await api_client(conn, org, client_id)
     if client.role == OrgRole.ADMIN:
@@ -178,10 +234,20 @@ async def revoke_api_client(conn: AsyncConnection, org: OrgScope, client_id: str
     now = utcnow()
     await conn.execute(update(principals).where(principals.c.id == client_id).values(disabled_at=now))
     await conn.execute(delete(repo_grants).where(repo_grants.c.principal_id == client_id))
-    await conn.execute(
+    tokens = await conn.execute(
         update(api_tokens)
         .where(api_tokens.c.principal_id == client_id, api_tokens.c.revoked_at.is_(None))
         .values(revoked_at=now)
+    )
+    await _audit(
+        conn,
+        "api_client.delete",
+        org,
+        actor,
+        client_id,
+        name=client.name,
+        role=client.role,
+        tokens_revoked=tokens.rowcount,
     )
 
 

@@ -41,7 +41,12 @@ async def new_api_client(body: ApiClientCreateRequest, call: MemberManager) -> A
     """Create an API client with a role and a first token (shown once)."""
     async with call.ctx.engine.begin() as conn:
         return await api_clients.new_api_client(
-            conn, call.member, name=body.name, role=OrgRole(body.role), expires_in_days=body.expires_in_days
+            conn,
+            call.member,
+            name=body.name,
+            role=OrgRole(body.role),
+            expires_in_days=body.expires_in_days,
+            actor=call.principal,
         )
 
 
@@ -56,7 +61,7 @@ async def get_api_client(client_id: str, call: MemberManager) -> ApiClientInfo:
 async def revoke_api_client(client_id: str, call: MemberManager) -> Response:
     """Disable an API client and revoke all its tokens."""
     async with call.ctx.engine.begin() as conn:
-        await api_clients.revoke_api_client(conn, call.member, client_id)
+        await api_clients.revoke_api_client(conn, call.member, client_id, actor=call.principal)
     return Response(status_code=204)
 
 
@@ -65,7 +70,12 @@ async def new_api_token(body: ApiTokenCreateRequest, client_id: str, call: Membe
     """Add a token to an API client (e.g. to rotate tokens); shown once."""
     async with call.ctx.engine.begin() as conn:
         return await api_clients.new_api_token(
-            conn, call.member, client_id, name=body.name, expires_in_days=body.expires_in_days
+            conn,
+            call.member,
+            client_id,
+            name=body.name,
+            expires_in_days=body.expires_in_days,
+            actor=call.principal,
         )
 
 
@@ -73,5 +83,5 @@ async def new_api_token(body: ApiTokenCreateRequest, client_id: str, call: Membe
 async def revoke_api_token(client_id: str, token_id: str, call: MemberManager) -> Response:
     """Revoke one token of an API client."""
     async with call.ctx.engine.begin() as conn:
-        await api_clients.revoke_api_token(conn, call.member, client_id, token_id)
+        await api_clients.revoke_api_token(conn, call.member, client_id, token_id, actor=call.principal)
     return Response(status_code=204)

@@ -10,11 +10,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.db.locks import lock_org
 from arraylake.server.db.schema import memberships, principals
 from arraylake.server.errors import Conflict, InvalidInput, NotFound
 from arraylake.server.identity.emails import login_key
-from arraylake.server.identity.principals import OrgScope, PrincipalKind
+from arraylake.server.identity.principals import OrgScope, Principal, PrincipalKind
 from arraylake.server.identity.service import create_user, user_by_email, valid_email
 from arraylake.types import OrgMember, OrgRole, utcnow
 
@@ -102,7 +103,9 @@ async def _membership_row(conn: AsyncConnection, org: OrgScope, principal_id: st
     return row
 
 
-async def add_member(conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRole) -> OrgMember:
+async def add_member(
+    conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRole, *, actor: Principal | None
+) -> OrgMember:
     """Make a principal, named by email or id, a member of the org with a role.
 
     By email, the answer never tells whether the address has an account on the service (an admin of any
@@ -114,12 +117,26 @@ async def add_member(conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRo
     if "@" not in ref:
         principal = await resolve_principal(conn, org, ref)
         await _insert_membership(conn, org, principal.id, principal.email, role)
-        return _member(await _membership_row(conn, org, principal.id))
-    email = valid_email(ref)
-    principal_id, kind = await principal_for_email(conn, org, email)
-    await _insert_membership(conn, org, principal_id, email, role, invited=kind == PrincipalKind.USER)
-    return OrgMember(
-        principal_id=uuid.UUID(principal_id), kind=kind, email=login_key(email), name=None, role=role
+        added = _member(await _membership_row(conn, org, principal.id))
+    else:
+        email = valid_email(ref)
+        principal_id, kind = await principal_for_email(conn, org, email)
+        await _insert_membership(conn, org, principal_id, email, role, invited=kind == PrincipalKind.USER)
+        added = OrgMember(
+            principal_id=uuid.UUID(principal_id), kind=kind, email=login_key(email), name=None, role=role
+        )
+    # Nothing in the entry tells whether the address had an account (see above).
+    await _audit(
+        conn, "member.add", org, actor, added.email, principal_id=added.principal_id, role=role.value
+    )
+    return added
+
+
+async def _audit(
+    conn: AsyncConnection, action: str, org: OrgScope, actor: Principal | None, target: str, **details: object
+) -> None:
+    await record(
+        conn, action, actor=actor, org_id=org.org_id, org=org.org_name, target=target, details=details
     )
 
 
@@ -172,7 +189,9 @@ async def refuse_last_admin(conn: AsyncConnection, org: OrgScope, principal_id: 
         raise Conflict(f"that is the last admin of org {org.org_name}: make someone else admin first")
 
 
-async def set_role(conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRole) -> OrgMember:
+async def set_role(
+    conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRole, *, actor: Principal | None
+) -> OrgMember:
     """Change the role of a member named by email or id (never the last admin's away from admin)."""
     await lock_org(conn, org.org_id)
     current = await _member_row(conn, org, ref)
@@ -183,10 +202,22 @@ async def set_role(conn: AsyncConnection, org: OrgScope, ref: str, role: OrgRole
         .where(memberships.c.org_id == org.org_id, memberships.c.principal_id == current.id)
         .values(role=role)
     )
-    return _member(await _membership_row(conn, org, current.id))
+    changed = _member(await _membership_row(conn, org, current.id))
+    if current.role != role:
+        await _audit(
+            conn,
+            "member.role_change",
+            org,
+            actor,
+            changed.email,
+            principal_id=current.id,
+            previous_role=current.role,
+            role=role.value,
+        )
+    return changed
 
 
-async def remove_member(conn: AsyncConnection, org: OrgScope, ref: str) -> None:
+async def remove_member(conn: AsyncConnection, org: OrgScope, ref: str, *, actor: Principal | None) -> None:
     """Remove a member named by email or id (never the last admin)."""
     await lock_org(conn, org.org_id)
     current = await _member_row(conn, org, ref)
@@ -197,6 +228,8 @@ async def remove_member(conn: AsyncConnection, org: OrgScope, ref: str) -> None:
             memberships.c.org_id == org.org_id, memberships.c.principal_id == current.id
         )
     )
+    removed = _member(current)
+    await _audit(conn, "member.remove", org, actor, removed.email, principal_id=current.id, role=current.role)
 
 
 async def add_membership(

@@ -60,21 +60,23 @@ async def list_members(call: OrgViewer) -> list[OrgMember]:
 async def add_member(body: MemberAddRequest, call: MemberManager) -> OrgMember:
     """Add a user (by email or id), or one of the org's API clients, with a role."""
     async with call.ctx.engine.begin() as conn:
-        return await members.add_member(conn, call.member, body.principal, OrgRole(body.role))
+        return await members.add_member(
+            conn, call.member, body.principal, OrgRole(body.role), actor=call.principal
+        )
 
 
 @router.patch("/orgs/{org}/members/{who}", response_model=OrgMember)
 async def set_member_role(body: MemberRoleUpdate, call: MemberManager, who: str = Who) -> OrgMember:
     """Change a member's role (an org keeps at least one admin)."""
     async with call.ctx.engine.begin() as conn:
-        return await members.set_role(conn, call.member, who, OrgRole(body.role))
+        return await members.set_role(conn, call.member, who, OrgRole(body.role), actor=call.principal)
 
 
 @router.delete("/orgs/{org}/members/{who}", status_code=204)
 async def remove_member(call: MemberManager, who: str = Who) -> Response:
     """Remove a member (an org keeps at least one admin)."""
     async with call.ctx.engine.begin() as conn:
-        await members.remove_member(conn, call.member, who)
+        await members.remove_member(conn, call.member, who, actor=call.principal)
     return Response(status_code=204)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.names import validate_org_name
+from arraylake.server.audit.record import record
 from arraylake.server.db.schema import orgs
 from arraylake.server.errors import Conflict
 from arraylake.server.identity.principals import Principal
@@ -55,6 +56,15 @@ async def found_org(
         conn, name, created_by=founder.id, display_name=display_name, description=description
     )
     await add_membership(conn, org_id, founder.id, OrgRole.ADMIN)
+    await record(
+        conn,
+        "org.create",
+        actor=founder,
+        org_id=org_id,
+        org=name,
+        target=name,
+        details={"display_name": display_name or name, "founder_role": OrgRole.ADMIN.value},
+    )
     return await org_response(conn, org_id)
 
 

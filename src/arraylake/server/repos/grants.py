@@ -10,9 +10,11 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, principals, repo_grants, repos
 from arraylake.server.errors import NotFound
-from arraylake.server.identity.principals import OrgScope
+from arraylake.server.identity.emails import login_key
+from arraylake.server.identity.principals import OrgScope, Principal, PrincipalKind
 from arraylake.server.identity.service import valid_email
 from arraylake.server.orgs.members import principal_for_email, resolve_principal
 from arraylake.types import RepoActions, RepoGrant, utcnow
@@ -94,7 +96,7 @@ async def list_org_grants(conn: AsyncConnection, org: OrgScope) -> list[OrgGrant
 
 
 async def grant(
-    conn: AsyncConnection, org: OrgScope, repo: Row, ref: str, actions: list[RepoActions], by: str
+    conn: AsyncConnection, org: OrgScope, repo: Row, ref: str, actions: list[RepoActions], by: Principal
 ) -> list[RepoGrant]:
     """Add ``actions`` to what the principal may do on the repo (already granted ones are kept).
 
@@ -102,9 +104,12 @@ async def grant(
     whether or not it has one.
     """
     if "@" in ref:
-        principal_id, _ = await principal_for_email(conn, org, valid_email(ref))
+        email = valid_email(ref)
+        principal_id, _ = await principal_for_email(conn, org, email)
+        grantee = login_key(email)
     else:
-        principal_id = (await resolve_principal(conn, org, ref)).id
+        found = await resolve_principal(conn, org, ref)
+        principal_id, grantee = found.id, found.email
     held = set(
         (
             await conn.execute(
@@ -125,16 +130,45 @@ async def grant(
                     "principal_id": principal_id,
                     "action": a.value,
                     "created": now,
-                    "created_by": by,
+                    "created_by": by.id,
                 }
                 for a in new
             ],
         )
+        await _audit(conn, "grant.add", org, repo, by, grantee, principal_id, [a.value for a in new])
     return await list_grants(conn, repo)
 
 
+async def _audit(
+    conn: AsyncConnection,
+    action: str,
+    org: OrgScope,
+    repo: Row,
+    actor: Principal,
+    grantee: str,
+    principal_id: str,
+    actions: list[str],
+) -> None:
+    await record(
+        conn,
+        action,
+        actor=actor,
+        org_id=org.org_id,
+        org=org.org_name,
+        repo=repo.name,
+        target=grantee,
+        details={"principal_id": principal_id, "actions": actions},
+    )
+
+
 async def revoke(
-    conn: AsyncConnection, org: OrgScope, repo: Row, ref: str, actions: list[RepoActions] | None
+    conn: AsyncConnection,
+    org: OrgScope,
+    repo: Row,
+    ref: str,
+    actions: list[RepoActions] | None,
+    *,
+    actor: Principal,
 ) -> list[RepoGrant]:
     """Remove ``actions`` (all when ``None``) from what the principal was granted on the repo; 404 alike
     for an unknown principal and one without such a grant."""
@@ -148,7 +182,9 @@ async def revoke(
     )
     if actions:
         query = query.where(repo_grants.c.action.in_([a.value for a in actions]))
-    result = await conn.execute(query)
-    if result.rowcount == 0:
+    removed = sorted((await conn.execute(query.returning(repo_grants.c.action))).scalars())
+    if not removed:
         raise refused
+    grantee = principal.email if principal.kind != PrincipalKind.USER else login_key(principal.email)
+    await _audit(conn, "grant.remove", org, repo, actor, grantee, principal.id, removed)
     return await list_grants(conn, repo)

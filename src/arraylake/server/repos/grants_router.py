@@ -26,7 +26,7 @@ async def add_grant(body: RepoGrantRequest, call: RepoManager) -> list[RepoGrant
     """Grant actions on this repo to a user (by email or id) or an API client of the org."""
     async with call.ctx.engine.begin() as conn:
         row = await repo_row(conn, call.scope, call.repo)
-        return await grants.grant(conn, call.scope, row, body.principal, body.actions, call.principal.id)
+        return await grants.grant(conn, call.scope, row, body.principal, body.actions, call.principal)
 
 
 @router.delete("/repos/{org}/{repo}/grants/{grantee}", response_model=list[RepoGrant])
@@ -38,4 +38,4 @@ async def revoke_grant(
     """Take back granted actions (all of them unless ``action`` names some)."""
     async with call.ctx.engine.begin() as conn:
         row = await repo_row(conn, call.scope, call.repo)
-        return await grants.revoke(conn, call.scope, row, grantee, action)
+        return await grants.revoke(conn, call.scope, row, grantee, action, actor=call.principal)

@@ -75,7 +75,12 @@ async def create_api_client(
         raise InvalidInput("name: give the API client a name")
     async with viewer.ctx.engine.begin() as conn:
         made = await api_clients.new_api_client(
-            conn, call.member, name=name.strip(), role=role, expires_in_days=expires_in_days
+            conn,
+            call.member,
+            name=name.strip(),
+            role=role,
+            expires_in_days=expires_in_days,
+            actor=viewer.principal,
         )
     return await _page(request, viewer, org, status=201, created=made.token, created_for=made.client.name)
 
@@ -94,7 +99,12 @@ async def create_token(
     async with viewer.ctx.engine.begin() as conn:
         client = await api_clients.api_client(conn, call.member, client_id)
         made = await api_clients.new_api_token(
-            conn, call.member, client_id, name=name.strip(), expires_in_days=expires_in_days
+            conn,
+            call.member,
+            client_id,
+            name=name.strip(),
+            expires_in_days=expires_in_days,
+            actor=viewer.principal,
         )
     return await _page(request, viewer, org, status=201, created=made, created_for=client.name)
 
@@ -105,7 +115,7 @@ async def revoke_token(viewer: FormPost, org: OrgName, client_id: str, token_id:
     call = viewer.in_org(org, Action.MANAGE_MEMBERS)
     async with viewer.ctx.engine.begin() as conn:
         client = await api_clients.api_client(conn, call.member, client_id)
-        await api_clients.revoke_api_token(conn, call.member, client_id, token_id)
+        await api_clients.revoke_api_token(conn, call.member, client_id, token_id, actor=viewer.principal)
     return redirect_with_message(viewer, _url(org), f"Revoked token {token_id} of API client {client.name}.")
 
 
@@ -119,6 +129,6 @@ async def revoke_client(
         raise InvalidInput("Tick “I understand” to disable this API client and revoke its tokens.")
     async with viewer.ctx.engine.begin() as conn:
         client = await api_clients.api_client(conn, call.member, client_id)
-        await api_clients.revoke_api_client(conn, call.member, client_id)
+        await api_clients.revoke_api_client(conn, call.member, client_id, actor=viewer.principal)
     text = f"Revoked API client {client.name} ({client_id}) and all its tokens."
     return redirect_with_message(viewer, _url(org), text)

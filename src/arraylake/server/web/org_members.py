@@ -76,7 +76,7 @@ async def add_member(
     """Add a user (by email: invited if the address has no account) or an API client (by id)."""
     call = viewer.in_org(org, Action.MANAGE_MEMBERS)
     async with viewer.ctx.engine.begin() as conn:
-        added = await members.add_member(conn, call.member, principal.strip(), role)
+        added = await members.add_member(conn, call.member, principal.strip(), role, actor=viewer.principal)
     return redirect_with_message(viewer, _members_url(org), f"Added {added.email} to {org} as {role.value}.")
 
 
@@ -87,7 +87,7 @@ async def set_role(
     """Change a member's role (the domain keeps the org's last admin)."""
     call = viewer.in_org(org, Action.MANAGE_MEMBERS)
     async with viewer.ctx.engine.begin() as conn:
-        changed = await members.set_role(conn, call.member, principal_id, role)
+        changed = await members.set_role(conn, call.member, principal_id, role, actor=viewer.principal)
     demoted_self = principal_id == viewer.principal.id and role != OrgRole.ADMIN
     url = f"/app/{org}" if demoted_self else _members_url(org)  # the members page is no longer theirs
     return redirect_with_message(viewer, url, f"{changed.email} is now {changed.role.value} in {org}.")
@@ -102,7 +102,7 @@ async def remove_member(
     _confirm(confirm, "remove this member")
     async with viewer.ctx.engine.begin() as conn:
         shown = {str(m.principal_id): m.email for m in await members.list_members(conn, call.member)}
-        await members.remove_member(conn, call.member, principal_id)
+        await members.remove_member(conn, call.member, principal_id, actor=viewer.principal)
     url = "/app" if principal_id == viewer.principal.id else _members_url(org)
     who = shown.get(principal_id, principal_id)
     return redirect_with_message(viewer, url, f"Removed {who} from {org}.")
@@ -142,7 +142,7 @@ async def add_grant(
     on = viewer.on_repo(org, repo.strip(), RepoActions.CAN_MANAGE_USERS)
     async with viewer.ctx.engine.begin() as conn:
         row = await repo_row(conn, on.scope, on.repo)
-        await grants.grant(conn, on.scope, row, principal.strip(), [action], viewer.principal.id)
+        await grants.grant(conn, on.scope, row, principal.strip(), [action], viewer.principal)
     text = f"Granted {action.value} on {on.repo} to {principal.strip()}."
     return redirect_with_message(viewer, _grants_url(org), text)
 
@@ -160,7 +160,9 @@ async def revoke_grant(
     on = viewer.on_repo(org, repo, RepoActions.CAN_MANAGE_USERS)
     async with viewer.ctx.engine.begin() as conn:
         row = await repo_row(conn, on.scope, on.repo)
-        await grants.revoke(conn, on.scope, row, principal_id, [action] if action else None)
+        await grants.revoke(
+            conn, on.scope, row, principal_id, [action] if action else None, actor=viewer.principal
+        )
         who = (await members.resolve_principal(conn, on.scope, principal_id)).email
     what = action.value if action else "all granted actions"
     return redirect_with_message(viewer, _grants_url(org), f"Revoked {what} on {repo} from {who}.")

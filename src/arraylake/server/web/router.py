@@ -11,12 +11,19 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arraylake.server.audit.record import record, record_alone
 from arraylake.server.context import AppContext
 from arraylake.server.deps import Ctx
 from arraylake.server.identity import device, throttle
 from arraylake.server.identity.emails import login_key
-from arraylake.server.identity.service import check_password, principal_by_id, user_for_external_account
+from arraylake.server.identity.service import (
+    check_password,
+    email_of,
+    principal_by_id,
+    user_for_external_account,
+)
 from arraylake.server.logs import get_logger
 from arraylake.server.web import session
 from arraylake.server.web.headers import page_policy
@@ -111,12 +118,36 @@ async def login(
         principal_id = await check_password(conn, account, password)
     if principal_id is None:  # the attempt was counted as a failure before the check
         log.info("sign-in failed")
+        await _refused(ctx, "password", "wrong email or password", email)
         return _sign_in_page(request, ctx, target, email=email, error="Wrong email or password.", status=401)
     await attempt.succeeded(ctx.engine)
     log.info("signed in", principal=principal_id)
     response = RedirectResponse(target, status_code=303)
     await _start_session(response, request, ctx, principal_id)
+    async with ctx.engine.begin() as conn:
+        await _signed_in(conn, principal_id, {"method": "password"})
     return response
+
+
+async def _signed_in(conn: AsyncConnection, principal_id: str, details: dict[str, str]) -> None:
+    await record(
+        conn,
+        "auth.sign_in",
+        actor_id=principal_id,
+        actor_name=await email_of(conn, principal_id),
+        details=details,
+    )
+
+
+async def _refused(ctx: AppContext, method: str, reason: str, email: str | None = None) -> None:
+    """Audit a refused sign-in: the address tried (never the password), the method and why."""
+    await record_alone(
+        ctx.engine,
+        "auth.sign_in",
+        outcome="failed",
+        actor_name=email.strip()[:320] if email else None,
+        details={"method": method, "reason": reason},
+    )
 
 
 async def _start_session(response: Response, request: Request, ctx: AppContext, principal_id: str) -> None:
@@ -174,6 +205,7 @@ async def login_oidc_callback(
             request, "Sign-in failed", "This sign-in link is stale. Start again.", tone="error", status=400
         )
     if error or not code:
+        await _refused(ctx, "oidc", "the provider did not sign the user in")
         return _message(
             request, "Sign-in cancelled", "The provider did not sign you in.", tone="error", status=401
         )
@@ -181,9 +213,10 @@ async def login_oidc_callback(
         who = await ctx.oidc.identity(_callback_url(request, ctx), code, remembered)
     except OidcError as exc:
         log.warning("external sign-in refused", reason=str(exc))
+        await _refused(ctx, "oidc", str(exc))
         return _message(request, "Sign-in failed", str(exc), tone="error", status=401)
     async with ctx.engine.begin() as conn:
-        principal_id = await user_for_external_account(
+        principal_id, account = await user_for_external_account(
             conn,
             subject=who.subject,
             email=who.email,
@@ -191,7 +224,11 @@ async def login_oidc_callback(
             family_name=who.family_name,
             create=ctx.settings.oidc_create_users,
         )
+        # Recorded with the account's linking or creation, which it is the only record of.
+        if principal_id is not None:
+            await _signed_in(conn, principal_id, {"method": "oidc", "account": account})
     if principal_id is None:
+        await _refused(ctx, "oidc", "no account for this address", who.email)
         text = f"There is no account for {who.email} on this service. Ask an administrator to create one."
         return _message(request, "No account", text, tone="error", status=403)
     log.info("signed in through OIDC", principal=principal_id)
@@ -223,6 +260,9 @@ async def logout(request: Request, ctx: Ctx, csrf: str | None = Form(default=Non
     await session.end(response, ctx.engine, web)
     if web is not None:
         log.info("signed out", principal=web.principal_id)
+        async with ctx.engine.begin() as conn:
+            email = await email_of(conn, web.principal_id)
+            await record(conn, "auth.sign_out", actor_id=web.principal_id, actor_name=email)
     return response
 
 
