@@ -11,11 +11,22 @@ from typing import Any
 import httpx
 import pytest
 import zarr
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, expect
 
 from arraylake import Client
 from tests.support.service import ArraylakeService, Org
-from tests.support.web import SampleRepo, WebUser, web_user, write_sample_repo
+from tests.support.web import (
+    SampleRepo,
+    WebUser,
+    browser_sign_in,
+    screenshot,
+    watch,
+    web_user,
+    write_sample_repo,
+)
 
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 POLICY = {
     "window_own": "true",
     "window_day": "6",
@@ -245,3 +256,42 @@ def test_the_org_default_applies_where_the_repo_sets_nothing(world: World) -> No
     )
     assert member.post(org_page, {"expiration_own": "true", "expire_days": "1"}).status_code == 403
     assert world.api("GET", f"/orgs/{world.org.name}/optimization").json() == default
+
+
+@pytest.mark.parametrize("service", ["sqlite"], indirect=True)
+def test_in_chromium_the_pages_pass_axe_and_the_form_saves(world: World, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, bypass_csp=True)  # axe is injected
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    errors = watch(page)
+    url = world.org.url
+    browser_sign_in(page, world.org.service, world.people["admin"].email)
+    axe, problems = Axe(), {}
+    audit = f"/app/{world.org.name}/-/audit"
+    pages = [
+        ("maintenance-repo", world.page),
+        ("maintenance-org", f"/app/{world.org.name}/-/maintenance"),
+        ("audit-log", audit),
+    ]
+    pages += [("maintenance-run", f"{world.page}/runs/{run['id']}") for run in world.runs()[:1]]
+    for name, path in pages:
+        page.goto(url + path)
+        if path == audit:  # the chain's status arrives by htmx after the page
+            expect(page.locator("#chain-verified")).to_be_visible()
+        results = axe.run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+        found = [f"{v['id']}: {v['help']} {v['nodes'][0]['target']}" for v in results.response["violations"]]
+        if found:
+            problems[path] = found
+        screenshot(page, name)
+    assert not problems, problems
+
+    page.goto(url + world.page)
+    page.check("#expiration-own")
+    page.check("#expiration-enabled")
+    page.fill("#expire-days", "45")
+    page.click("#save-policy")
+    expect(page.locator("#flash")).to_contain_text("Saved the maintenance policy")
+    expect(page.locator("#effective-expiration")).to_contain_text("45 days")
+    assert world.maintenance()["config"]["expiration_config"]["expire_versions_older_than"] == 45 * 86400
+    context.close()
+    assert not errors, errors

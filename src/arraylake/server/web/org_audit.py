@@ -80,11 +80,6 @@ def _moment(text: str, what: str, *, end_of_day: bool) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def compact(details: dict[str, Any]) -> str:
-    """Details on one line: ``access=read lifetime_seconds=3600``."""
-    return " ".join(f"{key}={value}" for key, value in details.items())
-
-
 def _org_id(viewer: Viewer, org: str) -> str:
     return viewer.in_org(org, Action.VIEW_AUDIT).member.org_id
 
@@ -114,8 +109,7 @@ async def audit_page(
         page=page,
         filters=filters,
         first_page=not cursor,
-        size="" if limit == PAGE_SIZE else str(limit),
-        compact=compact,
+        page_size="" if limit == PAGE_SIZE else str(limit),
     )
 
 
