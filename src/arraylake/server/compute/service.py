@@ -291,7 +291,7 @@ async def disable_service(conn: AsyncConnection, org: OrgScope, principal: Princ
         raise Conflict(f"service {name} of org {org.org_name} is already disabled")
     revoked = ""
     if row.reader_id is not None:
-        await revoke_api_client(conn, org, row.reader_id)
+        await revoke_api_client(conn, org, row.reader_id, actor=principal)
         revoked = "; anonymous access ended: its public reader's tokens are revoked"
     await records.change_service(conn, row.id, desired=records.STOPPED, reader_id=None)
     await record(

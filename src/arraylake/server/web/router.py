@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,13 @@ async def login(
     await attempt.succeeded(ctx.engine)
     log.info("signed in", principal=principal_id)
     response = RedirectResponse(target, status_code=303)
-    await _start_session(response, request, ctx, principal_id)
-    async with ctx.engine.begin() as conn:
-        await _signed_in(conn, principal_id, {"method": "password"})
+    await _start_session(
+        response,
+        request,
+        ctx,
+        principal_id,
+        also=lambda conn: _signed_in(conn, principal_id, {"method": "password"}),
+    )
     return response
 
 
@@ -150,7 +155,13 @@ async def _refused(ctx: AppContext, method: str, reason: str, email: str | None 
     )
 
 
-async def _start_session(response: Response, request: Request, ctx: AppContext, principal_id: str) -> None:
+async def _start_session(
+    response: Response,
+    request: Request,
+    ctx: AppContext,
+    principal_id: str,
+    also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> None:
     await session.start(
         response,
         ctx.signer,
@@ -158,6 +169,7 @@ async def _start_session(response: Response, request: Request, ctx: AppContext, 
         principal_id,
         ctx.settings.web_session_seconds,
         secure=is_https(request, ctx.settings),
+        also=also,
     )
 
 
@@ -257,12 +269,15 @@ async def logout(request: Request, ctx: Ctx, csrf: str | None = Form(default=Non
             request, "Request refused", "This form has expired. Reload the page.", tone="error", status=403
         )
     response = RedirectResponse("/login", status_code=303)
-    await session.end(response, ctx.engine, web)
+
+    async def signed_out(conn: AsyncConnection) -> None:
+        assert web is not None
+        email = await email_of(conn, web.principal_id)
+        await record(conn, "auth.sign_out", actor_id=web.principal_id, actor_name=email)
+
+    await session.end(response, ctx.engine, web, also=signed_out)
     if web is not None:
         log.info("signed out", principal=web.principal_id)
-        async with ctx.engine.begin() as conn:
-            email = await email_of(conn, web.principal_id)
-            await record(conn, "auth.sign_out", actor_id=web.principal_id, actor_name=email)
     return response
 
 

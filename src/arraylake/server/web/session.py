@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request, Response
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arraylake.server.db.schema import web_sessions
 from arraylake.server.identity.signing import TokenSigner
@@ -72,8 +73,10 @@ async def start(
     lifetime: int,
     *,
     secure: bool,
+    also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
 ) -> None:
-    """Sign the browser in: a new session row and the cookie that names it."""
+    """Sign the browser in: a new session row and the cookie that names it. ``also`` runs in the same
+    transaction (the sign-in's audit entry)."""
     session_id = secrets.token_urlsafe(32)
     now = utcnow()
     async with engine.begin() as conn:
@@ -92,6 +95,8 @@ async def start(
             )
         )
         await accept_invitations(conn, principal_id)
+        if also is not None:
+            await also(conn)
     claims = {
         "sub": principal_id,
         "aud": AUDIENCE,
@@ -111,8 +116,14 @@ async def start(
     response.delete_cookie(LOGIN_COOKIE, path="/login")
 
 
-async def end(response: Response, engine: AsyncEngine, web: WebSession | None) -> None:
-    """Sign the browser out: end its session on the service, and ask the browser to drop the cookie."""
+async def end(
+    response: Response,
+    engine: AsyncEngine,
+    web: WebSession | None,
+    also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+) -> None:
+    """Sign the browser out: end its session on the service, and ask the browser to drop the cookie.
+    ``also`` runs in the same transaction (the sign-out's audit entry)."""
     if web is not None:
         async with engine.begin() as conn:
             await conn.execute(
@@ -122,6 +133,8 @@ async def end(response: Response, engine: AsyncEngine, web: WebSession | None) -
                 )
                 .values(ended_at=utcnow())
             )
+            if also is not None:
+                await also(conn)
     response.delete_cookie(COOKIE, path="/")
 
 
