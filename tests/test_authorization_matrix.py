@@ -9,7 +9,8 @@ from that and from the policy's rules, restated here independently of the servic
 * org-level actions: not a member of the org: 404; a member whose role lacks the action: 403;
 * repo actions: nothing in the org (no membership, no grant there): 404; only grants on other repos of the
   org: 404 (it may not learn which repos exist); a member, or a grantee of the repo, without the action: 403;
-* listings show only what the caller may see.
+* listings show only what the caller may see;
+* the service's operators' endpoints: none of the principals is an operator, so 403 for all.
 
 Every mutating request targets a resource made for its case (or, for refused cases, one shared by the
 refused cases of that endpoint), and each case checks the effect: done when allowed, nothing changed when
@@ -51,6 +52,7 @@ from tests.support.users import PASSWORD, csrf_of
 VIEW_ORG, LIST_REPOS, CREATE_REPO = "view the org", "list all repos", "create repos"
 READ_BUCKETS, MANAGE_BUCKETS, MANAGE_MEMBERS = "read buckets", "manage buckets", "manage members"
 VIEW_COMPUTE, MANAGE_COMPUTE = "view compute services", "manage compute services"
+VIEW_AUDIT, MANAGE_MAINTENANCE = "view the audit log", "manage maintenance"
 READ, WRITE, MANAGE, FLUX, SYNC = (
     "CAN_READ",
     "CAN_WRITE",
@@ -62,7 +64,8 @@ READ, WRITE, MANAGE, FLUX, SYNC = (
 _MEMBER = {VIEW_ORG, VIEW_COMPUTE}
 _READER = _MEMBER | {LIST_REPOS, READ_BUCKETS}
 ORG_RIGHTS: dict[str, set[str]] = {
-    "admin": _READER | {CREATE_REPO, MANAGE_BUCKETS, MANAGE_MEMBERS, MANAGE_COMPUTE},
+    "admin": _READER
+    | {CREATE_REPO, MANAGE_BUCKETS, MANAGE_MEMBERS, MANAGE_COMPUTE, VIEW_AUDIT, MANAGE_MAINTENANCE},
     "repo_writer": _READER | {CREATE_REPO},
     "repo_reader": _READER,
     "member": _MEMBER,
@@ -137,7 +140,13 @@ class RepoAction:
     action: str
 
 
-Rule = Public | Signed | OrgAction | Listing | SelfCheck | RepoAction
+@dataclass(frozen=True)
+class Operators:
+    """The service's operators only (the users its ``operators`` setting lists): none of the matrix's
+    principals is one, so every valid principal gets 403."""
+
+
+Rule = Public | Signed | OrgAction | Listing | SelfCheck | RepoAction | Operators
 
 
 def outcome(rule: Rule, spec: Spec, target: str, success: int) -> tuple[int, str]:
@@ -151,6 +160,8 @@ def outcome(rule: Rule, spec: Spec, target: str, success: int) -> tuple[int, str
     forbidden = (403, "forbidden")
     if isinstance(rule, Signed):
         return forbidden if rule.users_only and spec.kind != "user" else ok
+    if isinstance(rule, Operators):
+        return forbidden
     if isinstance(rule, OrgAction):
         if spec.role is None:
             return 404, "org"
@@ -1096,6 +1107,171 @@ def no_deployment(w: World, p: Principal, target: str) -> Prep:
     return Prep({"deployment": "nope", "path": "repo/main/zarr/zarr.json"}, after=after)
 
 
+# maintenance -------------------------------------------------------------------------------------
+
+
+def window_of(w: World) -> dict[str, Any]:
+    """A weekly window whose start (a random minute of Monday) tells the case's own policy from others'.
+
+    Only a window: with expiration and GC left unset (so disabled), the scheduler queues no run for it.
+    """
+    minute = uuid.uuid4().int % (24 * 60)
+    return {"day_of_week": 0, "start_time": f"{minute // 60:02d}:{minute % 60:02d}:00", "duration": 3600}
+
+
+def starts(config: dict[str, Any] | None) -> str | None:
+    """A policy's window start (``HH:MM``), ``None`` when it sets no window."""
+    window = (config or {}).get("window")
+    return None if window is None else str(window["start_time"])[:5]
+
+
+def org_optimization(w: World) -> dict[str, Any]:
+    return dict(w.admin_ok("GET", f"/orgs/{w.name}/optimization"))
+
+
+def repo_maintenance(w: World, repo: str) -> dict[str, Any]:
+    return dict(w.admin_ok("GET", f"/orgs/{w.name}/{repo}/maintenance"))
+
+
+def runs_of(w: World, repo: str) -> list[dict[str, Any]]:
+    return list(w.admin_ok("GET", f"/orgs/{w.name}/{repo}/maintenance/runs", params={"limit": 200})["items"])
+
+
+def standing_run(w: World, repo: str) -> str:
+    """A dry run of a fixed repo for the cases that only read (requested once; a dry run leaves the repo's
+    status and data alone)."""
+    key = ("maintenance run", repo)
+    if key not in w.shared:
+        made = w.admin_ok("POST", f"/orgs/{w.name}/{repo}/maintenance/runs", 202, json={"dry_run": True})
+        w.shared[key] = made["id"]
+    return str(w.shared[key])
+
+
+def read_org_policy(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if allowed:
+            assert body(response) == org_optimization(w)
+
+    return Prep(after=after)
+
+
+def set_org_policy(w: World, p: Principal, target: str) -> Prep:
+    policy = {"window": window_of(w)}
+    sent = starts(policy)
+
+    def after(response: httpx.Response, allowed: bool) -> None:
+        assert (starts(org_optimization(w)) == sent) is allowed
+        if allowed:
+            assert starts(body(response)) == sent
+
+    def cleanup() -> None:
+        w.admin_ok("PUT", f"/orgs/{w.name}/optimization", json={})
+
+    return Prep(kwargs={"json": policy}, after=after, cleanup=cleanup)
+
+
+def read_maintenance(what: str) -> Prepare:
+    """A read of a fixed repo's maintenance: its policy (``policy``), its runs (``runs``) or one run
+    (``run``), which show the repo's standing dry run."""
+
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        repo = fixed_repo(w, target)
+        run_id = standing_run(w, repo)
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            if not allowed:
+                return
+            found = body(response)
+            if what == "policy":
+                assert (found["org"], found["repo"]) == (w.name, repo) and found["last_run"]["id"] == run_id
+                assert found["effective"]["window_source"] in ("repo", "org", "service")
+            elif what == "runs":
+                assert run_id in {r["id"] for r in found["items"]}
+                assert {(r["org"], r["repo"]) for r in found["items"]} == {(w.name, repo)}
+            else:
+                assert (found["id"], found["repo"], found["dry_run"]) == (run_id, repo, True)
+
+        return Prep({"repo": repo, "run_id": run_id}, after=after)
+
+    return prepare
+
+
+def set_repo_policy(via: str) -> Prepare:
+    """A fresh repo's own policy, replaced with ``PUT .../maintenance`` or (``patch``) with the repo's
+    ``optimization_config``."""
+
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        name = target_repo(w, p, target)["name"]
+        policy = {"window": window_of(w)}
+        sent = starts(policy)
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            assert starts(repo_maintenance(w, name)["config"]) == (sent if allowed else None)
+            if allowed:
+                found = body(response)
+                assert starts(found["optimization_config" if via == "patch" else "config"]) == sent
+
+        kwargs = {"json": {"optimization_config": policy} if via == "patch" else policy}
+        return Prep({"repo": name}, kwargs, after, lambda: w.drop_repo(name))
+
+    return prepare
+
+
+def request_run(dry_run: bool) -> Prepare:
+    """A run of a fresh repo (a repo has one queued or running run at a time: each allowed case needs its
+    own)."""
+
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        name = target_repo(w, p, target)["name"]
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            listed = runs_of(w, name)
+            if allowed:
+                made = body(response)
+                assert made["dry_run"] is dry_run and made["trigger"] == "requested"
+                assert made["requested_by"] == p.id and made["repo"] == name
+                assert [r["id"] for r in listed] == [made["id"]]
+            else:
+                assert listed == []
+
+        return Prep({"repo": name}, {"json": {"dry_run": dry_run}}, after, lambda: w.drop_repo(name))
+
+    return prepare
+
+
+# audit log ---------------------------------------------------------------------------------------
+
+
+def org_audit(what: str) -> Prepare:
+    """The org's audit log (``entries``: the creation of the granted repo) or the chain's verification."""
+
+    def prepare(w: World, p: Principal, target: str) -> Prep:
+        params = {"action": "repo.create", "repo": w.granted} if what == "entries" else {}
+
+        def after(response: httpx.Response, allowed: bool) -> None:
+            if not allowed:
+                return
+            found = body(response)
+            if what == "entries":
+                assert [(e["action"], e["org"], e["repo"]) for e in found["items"]] == [
+                    ("repo.create", w.name, w.granted)
+                ]
+            else:
+                assert found["ok"] is True and found["entries"] > 0, found
+
+        return Prep(kwargs={"params": params}, after=after)
+
+    return prepare
+
+
+def operators_only(w: World, p: Principal, target: str) -> Prep:
+    def after(response: httpx.Response, allowed: bool) -> None:
+        if response.status_code == 403:
+            assert "operators" in body(response)["detail"]
+
+    return Prep(after=after)
+
+
 # the table ---------------------------------------------------------------------------------------
 
 ORGS, REPOS = "/orgs/{org}", "/repos/{org}/{repo}"
@@ -1106,6 +1282,7 @@ V1, META = REPOS, {"collection": "metadata"}
 COMPUTE = "/compute/orgs/{org}"
 SERVICE_DATA = "/v1/services/{deployment}/{org}/{path:path}"
 DEPLOYMENT = COMPUTE + "/services/{name}"
+MAINTENANCE = ORGS + "/{repo}/maintenance"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     # public: any Authorization header is ignored
@@ -1357,9 +1534,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # a deployment's data URLs: the proxy checks no token, the deployment's data plane authenticates
     Endpoint("GET", SERVICE_DATA, Public(404), prepare=no_deployment),
     Endpoint("POST", SERVICE_DATA, Public(404), prepare=no_deployment),
+    # maintenance: an org's default policy, a repo's policy and its runs
+    Endpoint("GET", ORGS + "/optimization", OrgAction(VIEW_ORG), prepare=read_org_policy),
+    Endpoint("PUT", ORGS + "/optimization", OrgAction(MANAGE_MAINTENANCE), prepare=set_org_policy),
+    Endpoint("GET", MAINTENANCE, RepoAction(READ), prepare=read_maintenance("policy")),
+    Endpoint("PUT", MAINTENANCE, RepoAction(MANAGE), 200, set_repo_policy("put"), True),
+    Endpoint("POST", MAINTENANCE + "/runs", RepoAction(MANAGE), 202, request_run(dry_run=False), True),
+    Endpoint("GET", MAINTENANCE + "/runs", RepoAction(READ), prepare=read_maintenance("runs")),
+    Endpoint("GET", MAINTENANCE + "/runs/{run_id}", RepoAction(READ), prepare=read_maintenance("run")),
+    # the audit log: an org's for its admins, the whole for the service's operators
+    Endpoint("GET", ORGS + "/audit/entries", OrgAction(VIEW_AUDIT), prepare=org_audit("entries")),
+    Endpoint("GET", ORGS + "/audit/verify", OrgAction(VIEW_AUDIT), prepare=org_audit("verify")),
+    Endpoint("GET", "/audit/entries", Operators(), prepare=operators_only),
+    Endpoint("GET", "/audit/verify", Operators(), prepare=operators_only),
 )
 
-# Query variants of the same routes: asking about someone else, asking for write access.
+# Variants of the same routes: asking about someone else, asking for write access, a body that needs
+# another right (a maintenance policy in a repo's change, a dry run).
 VARIANTS: tuple[tuple[str, Endpoint], ...] = (
     (
         "about another principal",
@@ -1395,6 +1586,14 @@ VARIANTS: tuple[tuple[str, Endpoint], ...] = (
             OrgAction(VIEW_COMPUTE),
             prepare=read_deployment("lines", {"follow_timeout": "1", "tail": "10"}),
         ),
+    ),
+    (
+        "maintenance policy",
+        Endpoint("PATCH", ORGS + "/{repo}", RepoAction(MANAGE), 200, set_repo_policy("patch"), True),
+    ),
+    (
+        "dry run",
+        Endpoint("POST", MAINTENANCE + "/runs", RepoAction(WRITE), 202, request_run(dry_run=True), True),
     ),
 )
 
