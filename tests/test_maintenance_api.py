@@ -19,7 +19,7 @@ from arraylake import Client
 from arraylake.client.maintenance import parse_window
 from arraylake.server.db.engine import make_engine
 from arraylake.server.db.schema import audit_log, maintenance_runs, repos
-from arraylake.types import OrgRole
+from arraylake.types import OrgRole, RepoActions
 from arraylake.types.maintenance import (
     ExpirationConfig,
     GCConfig,
@@ -415,3 +415,22 @@ def test_opening_a_repo_under_scheduled_maintenance_says_it_keeps_working(
         for m in messages
     ), messages
     assert not any("read-only" in m for m in messages)
+
+
+def test_a_manager_grantee_may_run_without_write(service: ArraylakeService, world: dict[str, Any]) -> None:
+    """A grant of CAN_MANAGE_USERS alone (no write) is enough to run maintenance, dry or real."""
+    name = new_repo(world)
+    org = world["org"].name
+    made = world["admin"].create_api_client(org, "manager bot", role=OrgRole.MEMBER)
+    world["admin"].grant_repo_access(name, str(made.client.id), [RepoActions.CAN_MANAGE_USERS])
+    manager = Api(service, made.token.token.get_secret_value())
+    assert manager("PUT", f"/orgs/{name}/maintenance", {"gc_config": {"enabled": True}}).status_code == 200
+    dry = manager("POST", f"/orgs/{name}/maintenance/runs", {"dry_run": True})
+    assert dry.status_code == 202, dry.text
+    deadline = time_module.monotonic() + 120
+    while world["admin"].get_maintenance_run(name, dry.json()["id"]).state not in ("succeeded", "failed"):
+        assert time_module.monotonic() < deadline, "the dry run never ended"
+        time_module.sleep(0.5)
+    real = manager("POST", f"/orgs/{name}/maintenance/runs", {"dry_run": False})
+    assert real.status_code == 202, real.text
+    assert real.json()["dry_run"] is False and real.json()["trigger"] == "requested"

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from arraylake.server.db.schema import metadata as schema
@@ -19,7 +19,7 @@ from arraylake.server.db.schema import orgs, repos
 from arraylake.server.identity.principals import OrgScope
 from arraylake.server.repos.search import RepoSearch, Sort, search_repos, search_statement
 from arraylake.types import utcnow
-from tests.support.service import ArraylakeService, Org
+from tests.support.service import ArraylakeService, Org, run_coroutine
 from tests.support.web import WebUser, web_user
 
 _ROW = re.compile(r'<tr id="repo-([^"]+)">')
@@ -116,7 +116,7 @@ def test_the_whole_page_lists_the_repos_with_their_columns(catalog: Catalog) -> 
     assert f'href="/app/{org}/alpha-ocean"' in cells and "Sea surface temperature" in cells
     assert "icechunk" in cells and 'class="badge online">online<' in cells
     assert "project=era5" in cells and "year=2020" in cells
-    assert 'title="Sizes are not measured yet">—<' in cells
+    assert 'none has run yet">—<' in cells  # no maintenance run has measured it
     assert re.search(
         r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d UTC">(just now|\d+ minutes? ago)<', cells
     )
@@ -125,6 +125,33 @@ def test_the_whole_page_lists_the_repos_with_their_columns(catalog: Catalog) -> 
     assert 'id="new-repo"' in page.text and f'href="/app/{org}/-/new"' in page.text
     assert re.search(r'<th scope="col"[^>]*>Size</th>', page.text)
     assert not _NEXT.search(page.text) and not _FIRST.search(page.text)
+
+
+def test_the_size_column_shows_what_maintenance_measured(service: ArraylakeService, catalog: Catalog) -> None:
+    org = catalog.org.name
+
+    async def measured() -> None:
+        engine = create_async_engine(service.settings.resolved_database_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    update(repos)
+                    .where(
+                        repos.c.name == "beta-land",
+                        repos.c.org_id == select(orgs.c.id).where(orgs.c.name == org).scalar_subquery(),
+                    )
+                    .values(size_bytes=3 * 1024 * 1024 // 2, size_measured_at=utcnow())
+                )
+        finally:
+            await engine.dispose()
+
+    run_coroutine(measured())
+    page = catalog.admin.get(f"/app/{org}", params={"text": "beta"})
+    row = re.search(r'<tr id="repo-beta-land">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    assert re.search(
+        r'title="chunk bytes its branches and tags reach, measured [^"]+ UTC">1.5 MiB<', row.group(1)
+    )
 
 
 def test_htmx_gets_the_results_alone(catalog: Catalog) -> None:

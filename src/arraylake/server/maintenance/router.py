@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Path, Query, Response
 
-from arraylake.server.deps import InOrg, MemberMay, OrgViewer, RepoManager, RepoReader, RepoWriter
+from arraylake.server.deps import InOrg, MemberMay, OrgViewer, RepoManager, RepoReader
 from arraylake.server.errors import Forbidden, NotFound
 from arraylake.server.maintenance import runs, settings
 from arraylake.server.policy import Action
@@ -69,16 +69,20 @@ async def set_repo_maintenance(config: OptimizationConfig, call: RepoManager) ->
 
 
 @router.post("/orgs/{org}/{repo}/maintenance/runs", status_code=202, response_model=MaintenanceRun)
-async def request_run(request: MaintenanceRunRequest, call: RepoWriter) -> Response:
+async def request_run(request: MaintenanceRunRequest, call: RepoReader) -> Response:
     """Run the repo's maintenance now, outside its window; a worker picks the run up shortly.
 
-    A dry run reports what would be expired and reclaimed and deletes nothing.
+    A dry run reports what would be expired and reclaimed and deletes nothing: those who may write or
+    manage the repo may ask for one. A real run deletes history: only those who may manage the repo.
     """
-    if not request.dry_run and not call.may(RepoActions.CAN_MANAGE_USERS):
+    manages = call.may(RepoActions.CAN_MANAGE_USERS)
+    if not request.dry_run and not manages:
         raise Forbidden(
             f"running maintenance on {call.org}/{call.repo} deletes history and needs the right to manage "
             "the repo; a dry run (dry_run=true) needs only write access"
         )
+    if not manages and not call.may(RepoActions.CAN_WRITE):
+        raise Forbidden(f"a dry run of maintenance on {call.org}/{call.repo} needs write access to the repo")
     async with call.ctx.engine.begin() as conn:
         run = await settings.request_repo_run(
             conn, call.ctx.settings, call.scope, call.repo, dry_run=request.dry_run, principal=call.principal

@@ -61,6 +61,9 @@ class RepoRow:
     status_mode: str
     updated: datetime
     metadata: RepoMetadata
+    size_bytes: int | None = None
+    """Chunk bytes its branches and tags reach, as its last maintenance run measured."""
+    size_measured_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def search_statement(scope: OrgScope, only_names: set[str] | None, query: RepoSe
             repos.c.status_mode,
             repos.c.updated,
             repos.c.metadata,
+            repos.c.size_bytes,
+            repos.c.size_measured_at,
             buckets.c.nickname,
         )
         .outerjoin(buckets, buckets.c.id == repos.c.bucket_id)
@@ -182,6 +187,8 @@ async def search_repos(
             status_mode=r.status_mode,
             updated=r.updated,
             metadata=r.metadata or {},
+            size_bytes=r.size_bytes,
+            size_measured_at=r.size_measured_at,
         )
         for r in found[: query.size]
     ]
