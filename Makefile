@@ -22,7 +22,7 @@ help:
 	@echo "make test         set up and run the whole test suite (CI runs this)"
 	@echo "make lint         ruff check, format check and mypy"
 	@echo "make reliability  the slow reliability tests: fuzzing, database outage, V1 commits and compute deployments killed (CI runs them too)"
-	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale, V1, compute, web pages); not in make test"
+	@echo "make bench        the benchmarks (data path, open latency, API load, catalog scale, V1, compute, web pages, maintenance); not in make test"
 	@echo "make published-client, make seed-client   venvs of the published 1.x and 0.15-era clients (for make test)"
 	@echo "make browser      install Chromium from the system packages if missing (browser tests)"
 
