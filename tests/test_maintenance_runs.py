@@ -389,7 +389,9 @@ def test_a_killed_workers_run_is_finished_by_another(
     set_policy(maintained, repo_id(maintained, org.name, "decoy"), policy(margin=0))
     wait_for_run(maintained, repo_id(maintained, org.name, "decoy"), "running")
     doomed = ArraylakeService(
-        tmp_path, env={**ENV, "ARRAYLAKE_SERVER_FAULT_INJECTION": faults.MAINTENANCE_AFTER_EXPIRE}
+        tmp_path,
+        maintained.database_url,
+        env={**ENV, "ARRAYLAKE_SERVER_FAULT_INJECTION": faults.MAINTENANCE_AFTER_EXPIRE},
     )
     doomed.data_dir = maintained.data_dir  # a second process on the same catalog (and keys)
     doomed.env["ARRAYLAKE_SERVER_DATA_DIR"] = str(maintained.data_dir)
