@@ -77,7 +77,7 @@ orgs = Table(
     # the marker its GCS buckets and Azure containers carry (credentials/binding.py).
     Column("storage_binding", String(64), nullable=True),
     # The org's default maintenance policy (an OptimizationConfig as JSON; migration 0013).
-    Column("optimization_config", JSON, nullable=True),
+    Column("optimization_config", JSON(none_as_null=True), nullable=True),
 )
 # Names that differ only in case would share a directory on case-insensitive filesystems.
 Index("ix_orgs_name_folded", func.lower(orgs.c.name), unique=True)
@@ -197,7 +197,7 @@ repos = Table(
     Column("cleanup_removed", BigInteger, nullable=True),  # objects removed so far by a deletion
     # Maintenance (migration 0013): the repo's own policy (OptimizationConfig JSON; NULL: the org's), and
     # the chunk bytes reachable from its branches and tags as last measured by a maintenance run.
-    Column("optimization_config", JSON, nullable=True),
+    Column("optimization_config", JSON(none_as_null=True), nullable=True),
     Column("size_bytes", BigInteger, nullable=True),
     Column("size_measured_at", UtcDateTime, nullable=True),
     UniqueConstraint("org_id", "live_name"),
