@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arraylake.server import faults
 from arraylake.server.audit.record import SERVICE_ACTOR, record
+from arraylake.server.catalog_cache import cache_neutral
 from arraylake.server.context import AppContext
 from arraylake.server.db.schema import LIFECYCLE_ACTIVE, buckets, maintenance_runs, orgs, repos
 from arraylake.server.logs import get_logger
@@ -205,6 +206,7 @@ class Worker:
             await asyncio.sleep(every)
             try:
                 async with self.ctx.engine.begin() as conn:
+                    cache_neutral(conn)  # a renewal changes nothing the request paths cache
                     kept = await runs.renew(conn, run_id, self.owner, self.lease)
             except Exception as exc:  # a database hiccup: try again; the lease may still hold
                 log.warning("maintenance lease renewal failed", run_id=run_id, error=str(exc))
