@@ -24,12 +24,12 @@ GENESIS = "0" * 64
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("orgs") as batch:
-        batch.add_column(sa.Column("optimization_config", sa.JSON(), nullable=True))
-    with op.batch_alter_table("repos") as batch:
-        batch.add_column(sa.Column("optimization_config", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("size_bytes", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("size_measured_at", UtcDateTime(), nullable=True))
+    # Not in batch mode: rebuilding a table on SQLite would drop its triggers (0004, 0006) and the
+    # expression index on org names (0007).
+    op.add_column("orgs", sa.Column("optimization_config", sa.JSON(), nullable=True))
+    op.add_column("repos", sa.Column("optimization_config", sa.JSON(), nullable=True))
+    op.add_column("repos", sa.Column("size_bytes", sa.BigInteger(), nullable=True))
+    op.add_column("repos", sa.Column("size_measured_at", UtcDateTime(), nullable=True))
     op.create_table(
         "maintenance_runs",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -109,9 +109,7 @@ def downgrade() -> None:
     op.drop_index("ix_maintenance_runs_state_lease_expires_at", table_name="maintenance_runs")
     op.drop_index("ix_maintenance_runs_repo_id_requested_at", table_name="maintenance_runs")
     op.drop_table("maintenance_runs")
-    with op.batch_alter_table("repos") as batch:
-        batch.drop_column("size_measured_at")
-        batch.drop_column("size_bytes")
-        batch.drop_column("optimization_config")
-    with op.batch_alter_table("orgs") as batch:
-        batch.drop_column("optimization_config")
+    op.drop_column("repos", "size_measured_at")
+    op.drop_column("repos", "size_bytes")
+    op.drop_column("repos", "optimization_config")
+    op.drop_column("orgs", "optimization_config")
