@@ -18,17 +18,26 @@ from arraylake import Client
 from arraylake.client import storage_credentials
 from arraylake.storage import container_store_config
 from arraylake.types import OrgRole
+from tests.support.processes import wait_until
 from tests.support.seaweed import SeaweedFS
 from tests.support.service import ArraylakeService, Org
 
 VALUES = np.arange(8, dtype="f8")
 
 
-def requested_paths(service: ArraylakeService, since: int) -> list[str]:
-    """The paths the service logged requests for, after the first ``since`` characters of its log."""
-    lines = service.log_text()[since:].splitlines()
-    events = [json.loads(line) for line in lines if line.startswith("{")]
-    return [event["path"] for event in events if event.get("event") == "request"]
+def requested_paths(service: ArraylakeService, since: int, including: str | None = None) -> list[str]:
+    """The paths the service logged requests for, after the first ``since`` characters of its log; with
+    ``including``, once that path is among them (the service logs a request after answering it, so the
+    line can arrive a moment after the client has its answer)."""
+
+    def paths() -> list[str]:
+        lines = service.log_text()[since:].splitlines()
+        events = [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+        return [event["path"] for event in events if event.get("event") == "request"]
+
+    if including is not None:
+        wait_until(lambda: including in paths(), 10, f"the service to log a request for {including}")
+    return paths()
 
 
 def test_get_or_create_repo_opens_an_existing_repo_with_one_open_request(
@@ -42,7 +51,8 @@ def test_get_or_create_repo_opens_an_existing_repo_with_one_open_request(
     repo = client.get_or_create_repo(name)
 
     assert repo.list_branches() == {"main"}
-    opened = [path for path in requested_paths(service, before) if path.endswith("/open")]
+    logged = requested_paths(service, before, including=f"/repos/{name}/open")
+    opened = [path for path in logged if path.endswith("/open")]
     assert opened == [f"/repos/{name}/open"]
 
 
@@ -99,8 +109,7 @@ def test_a_container_refresh_asks_its_own_route_through_the_client_transport(
 
     np.testing.assert_array_equal(read_data(opened), VALUES)
 
-    paths = requested_paths(service, before)
-    assert f"/repos/{name}/virtual-chunk-credentials" in paths
+    paths = requested_paths(service, before, including=f"/repos/{name}/virtual-chunk-credentials")
     assert f"/repos/{name}/open" not in paths
     caller = storage_credentials._caller(reader.token)
     assert storage_credentials._transports[(reader.service_uri, caller)] is reader.aclient._transport
