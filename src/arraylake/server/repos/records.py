@@ -34,6 +34,9 @@ from arraylake.types import (
 )
 from arraylake.types.maintenance import OptimizationConfig
 
+NO_POLICY = OptimizationConfig()
+"""The policy of every repo that sets none, shared: most repos' records skip building one (never mutated)."""
+
 BUCKET_COLUMNS = [c.label(f"b__{c.name}") for c in buckets.c]
 """The bucket's columns, ``b__``-prefixed, to read with a repo row (see :func:`record_of`)."""
 
@@ -101,7 +104,11 @@ class RepoReader:
             deleted_by_email=self.deleter_emails.get(row.deleted_by) if ghost else None,
             restorable_until=row.cleanup_due_at if ghost else None,
             retain_data=row.retain_data,
-            optimization_config=OptimizationConfig.model_validate(row.optimization_config or {}),
+            optimization_config=(
+                OptimizationConfig.model_validate(row.optimization_config)
+                if row.optimization_config
+                else NO_POLICY
+            ),
             size_bytes=row.size_bytes,
         )
 
