@@ -209,14 +209,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return ServiceInfo(arraylake_api_version=API_VERSION, version=__version__)
 
     app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(docs_router)
-    app.include_router(identity_router)
-    app.include_router(user_orgs_router)
-    app.include_router(oauth_router)
-    app.include_router(web_router)
-    app.mount(web_app.MOUNT, web_app.static_files, name="app-static")  # ahead of the app's catch-all page
-    app.include_router(web_app_router)
+    # Routes are matched in order: the API's hot paths (repo lookups, /open, credentials) come before the
+    # web app's pages, the sign-in pages and the docs, whose paths none of them share.
     # Routes under /orgs/{org}/... that are not repos come first: /orgs/{org}/{repo} would match them.
     app.include_router(orgs_router)
     app.include_router(api_clients_router)
@@ -229,6 +223,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(v1_contents_router)
     app.include_router(compute_router)
     app.include_router(compute_proxy_router)
+    app.include_router(identity_router)
+    app.include_router(user_orgs_router)
+    app.include_router(oauth_router)
+    app.include_router(metrics_router)
+    app.include_router(docs_router)
+    app.include_router(web_router)
+    app.mount(web_app.MOUNT, web_app.static_files, name="app-static")  # ahead of the app's catch-all page
+    app.include_router(web_app_router)
     return app
 
 
